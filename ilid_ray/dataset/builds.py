@@ -1,0 +1,183 @@
+"""A build's life: start (or resume an interrupted one), adopt finished shards, commit a version.
+
+Crash safety comes from three facts: a shard is published atomically, its fragment (the manifest
+rows of that shard) is written only after the shard, and nothing is visible to readers until the
+commit writes a new manifest and moves LATEST. A build killed at any point leaves a `running`
+build record; the next `ilid build` resumes it: finished crawls are reused, finished shards are
+adopted through their fragments, everything else is recomputed, and the commit de-duplicates by
+id and image hash once more. Commit steps are idempotent, so a crash during commit is safe too.
+
+One writer per dataset at a time (S3 has no portable atomic create to lock with).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+
+from ilid_ray.dataset.dedupe import IN_BUILD, IN_DATASET
+from ilid_ray.dataset.manifest import (LATEST, Versions, read_json, read_parquet, version_name, write_json,
+                                       write_parquet)
+from ilid_ray.dataset.records import MANIFEST_SCHEMA, REJECT_SCHEMA
+from ilid_ray.dataset.stats import unique_counts
+from ilid_ray.storage import Store
+
+
+class BuildConflict(RuntimeError):
+    """An unfinished build of other catalogs blocks this one."""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_build_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+@dataclass
+class Build:
+    store: Store
+    build_id: str
+    catalogs: list[str]
+    parent: int | None
+    resumed: bool = False
+    record: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def record_path(self) -> str:
+        return f"builds/{self.build_id}.json"
+
+    # ---------------------------------------------------------------- start / resume
+
+    @classmethod
+    def start(cls, store: Store, catalogs: list[str], *, abandon_unfinished: bool = False) -> Build:
+        """Resume the unfinished build of the same catalogs, or start a new one."""
+        versions = Versions(store)
+        for rel in store.list("builds"):
+            record = read_json(store, rel)
+            if record.get("status") != "running":
+                continue
+            if record["build_id"] == _latest_build_id(versions):
+                _mark(store, record, status="committed")  # crashed between LATEST and the record
+                continue
+            if sorted(record["catalogs"]) == sorted(catalogs):
+                build = cls(store, record["build_id"], record["catalogs"], versions.latest(), True, record)
+                build.record["resumed_at"] = now_iso()
+                write_json(store, build.record, build.record_path)
+                return build
+            if not abandon_unfinished:
+                raise BuildConflict(
+                    f"{store.root} has an unfinished build {record['build_id']} of catalogs "
+                    f"{record['catalogs']}; rerun it with those catalogs to finish it, or pass "
+                    "--abandon-unfinished to discard its partial shards")
+            cls(store, record["build_id"], record["catalogs"], None, record=record).abandon()
+        build = cls(store, new_build_id(), sorted(catalogs), versions.latest())
+        build.record = {"build_id": build.build_id, "catalogs": build.catalogs, "status": "running",
+                        "started_at": now_iso(), "parent": build.parent and version_name(build.parent)}
+        write_json(store, build.record, build.record_path)
+        return build
+
+    def abandon(self) -> None:
+        for prefix in (f"shards/{self.build_id}", f"fragments/{self.build_id}", f"raw/{self.build_id}"):
+            for rel in self.store.list(prefix):
+                self.store.delete(rel)
+        _mark(self.store, self.record, status="abandoned", abandoned_at=now_iso())
+
+    # ---------------------------------------------------------------- what already exists
+
+    def fragments(self) -> pa.Table:
+        """Manifest rows of the shards this build has finished so far (all attempts)."""
+        parts = [read_parquet(self.store, rel) for rel in self.store.list(f"fragments/{self.build_id}")
+                 if rel.endswith(".parquet")]
+        return pa.concat_tables(parts).cast(MANIFEST_SCHEMA) if parts else MANIFEST_SCHEMA.empty_table()
+
+    def known_keys(self) -> dict[str, list[tuple[str, str, str]]]:
+        """Preload for the KeyRegistry: ids and image hashes of the dataset and of adopted shards."""
+        preload: dict[str, list[tuple[str, str, str]]] = {"id": [], "sha256": []}
+        for table, origin in ((Versions(self.store).manifest(), IN_DATASET), (self.fragments(), IN_BUILD)):
+            ids = table.column("id").to_pylist()
+            preload["id"].extend((i, origin, "") for i in ids)
+            preload["sha256"].extend((h, origin, i) for h, i in zip(table.column("image_sha256").to_pylist(), ids))
+        return preload
+
+    # ---------------------------------------------------------------- commit
+
+    def commit(self, rejects: pa.Table, stats: dict[str, Any], provenance: dict[str, Any]) -> dict[str, Any]:
+        """Publish a new version: previous manifest + this build's fragments, de-duplicated."""
+        versions = Versions(self.store)
+        previous = versions.manifest()
+        fragments = self.fragments()
+        self._delete_orphan_shards(set(fragments.column("shard").to_pylist()))
+        added = _new_samples(previous, fragments)
+        manifest = pa.concat_tables([previous.cast(MANIFEST_SCHEMA), added])
+        number = (versions.latest() or 0) + 1
+        name = version_name(number)
+
+        rejects = _unique_rejects(rejects.cast(REJECT_SCHEMA))
+        write_parquet(self.store, rejects, f"rejects/{self.build_id}.parquet")
+        write_parquet(self.store, manifest, f"manifest/{name}.parquet")
+        per_stage: dict[str, int] = {}
+        for stage in rejects.column("stage").to_pylist():
+            per_stage[stage] = per_stage.get(stage, 0) + 1
+        record = {
+            "version": name, "parent": version_name(number - 1) if number > 1 else None,
+            "build_id": self.build_id, "catalogs": self.catalogs, "created_at": now_iso(),
+            "resumed": self.resumed, "added": added.num_rows, "total": manifest.num_rows,
+            "rejected": rejects.num_rows, "rejected_per_stage": per_stage,
+            "shards_added": sorted(set(added.column("shard").to_pylist())),
+            **provenance, "stats": stats, "dataset": unique_counts(manifest),
+        }
+        write_json(self.store, record, f"versions/{name}.json")
+        write_json(self.store, {**stats, "dataset": record["dataset"]}, f"stats/{self.build_id}.json")
+        self.store.put_bytes(name.encode(), LATEST)
+        _mark(self.store, self.record, status="committed", version=name, committed_at=now_iso())
+        return record
+
+
+    def _delete_orphan_shards(self, finished: set[str]) -> None:
+        """A shard without a fragment was cut off before its fragment was written; its samples were
+        written again by a later attempt, so the orphan would only be a hidden duplicate."""
+        for rel in self.store.list(f"shards/{self.build_id}"):
+            if rel not in finished:
+                self.store.delete(rel)
+
+
+def _latest_build_id(versions: Versions) -> str | None:
+    return versions.record().get("build_id") if versions.latest() else None
+
+
+def _mark(store: Store, record: dict[str, Any], **changes: Any) -> None:
+    record.update(changes)
+    write_json(store, record, f"builds/{record['build_id']}.json")
+
+
+def _new_samples(previous: pa.Table, fragments: pa.Table) -> pa.Table:
+    """Fragment rows whose id and image are not in the previous manifest nor earlier in the build."""
+    seen_ids = set(previous.column("id").to_pylist())
+    seen_hashes = set(previous.column("image_sha256").to_pylist())
+    fragments = fragments.sort_by([("shard", "ascending"), ("key", "ascending")])
+    keep = []
+    for sid, digest in zip(fragments.column("id").to_pylist(), fragments.column("image_sha256").to_pylist()):
+        fresh = sid not in seen_ids and digest not in seen_hashes
+        keep.append(fresh)
+        seen_ids.add(sid)
+        seen_hashes.add(digest)
+    return fragments.filter(pa.array(keep, type=pa.bool_())).cast(MANIFEST_SCHEMA)
+
+
+def _unique_rejects(rejects: pa.Table) -> pa.Table:
+    """A record rejected again by a resumed attempt is listed once."""
+    seen: set[tuple] = set()
+    first = []
+    columns = [rejects.column(c).to_pylist() for c in ("id", "stage", "reason")]
+    for i, key in enumerate(zip(*columns)):
+        if key not in seen:
+            seen.add(key)
+            first.append(i)
+    return rejects.take(pa.array(first, type=pa.int64()))

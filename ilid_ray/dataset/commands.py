@@ -1,0 +1,187 @@
+"""`ilid build`, `ilid demo` and `ilid dataset ...`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from ilid_ray.config import BuildConfig, load_build_config
+from ilid_ray.storage import Store
+
+
+def _load(config: str, overrides: tuple[str, ...], catalogs: tuple[str, ...], engine: str | None,
+          root: str | None) -> BuildConfig:
+    extra = list(overrides)
+    if engine:
+        extra.append(f"extract.engine={engine}")
+    if root:
+        extra.append(f"dataset.root={root}")
+    cfg = load_build_config(config, extra)
+    if catalogs:
+        unknown = set(catalogs) - {c.name for c in cfg.catalogs}
+        if unknown:
+            raise click.BadParameter(f"not in the config: {sorted(unknown)}", param_hint="--catalog")
+        cfg.catalogs = [c for c in cfg.catalogs if c.name in catalogs]
+    return cfg
+
+
+def report(result) -> str:
+    """The human summary of a finished build."""
+    from ilid_ray.dataset.stats import format_table
+
+    record = result.record
+    stats = record["stats"]
+    per_stage = ", ".join(f"{k} {v}" for k, v in sorted(stats["rejected_per_stage"].items())) or "none"
+    lines = [
+        f"dataset  {result.root}  version {record['version']} (build {result.build_id})",
+        f"crawled  {stats['crawled']} records from {', '.join(record['catalogs'])}",
+        f"added    {record['added']} samples in {len(result.shards)} new shard(s); total {record['total']}",
+        f"rejected {record['rejected']} ({per_stage})",
+        f"shards   {result.root}/shards/{result.build_id}/",
+        f"manifest {result.root}/manifest/{record['version']}.parquet",
+        f"rejects  {result.root}/rejects/{result.build_id}.parquet",
+        f"words    {result.root}/stats/{record['version']}-top-words.png",
+        f"models   {', '.join(record['models']) or '-'} (prompt {', '.join(record['prompt_versions']) or '-'})",
+        "",
+        format_table(record["dataset"]),
+    ]
+    return "\n".join(lines)
+
+
+build_options = [
+    click.option("--override", "-o", "overrides", multiple=True, metavar="KEY=VALUE",
+                 help="Override a config value, e.g. -o extract.batch_size=8"),
+    click.option("--catalog", "catalogs", multiple=True, help="Only these catalogs (repeatable)."),
+    click.option("--engine", type=click.Choice(["transformers", "vllm", "rules"]), help="Extraction engine."),
+    click.option("--root", help="Dataset root (local path or s3://bucket/prefix)."),
+]
+
+
+def with_build_options(fn):
+    for option in reversed(build_options):
+        fn = option(fn)
+    return fn
+
+
+@click.command()
+@click.option("--config", "-c", required=True, type=click.Path(exists=True, dir_okay=False))
+@with_build_options
+@click.option("--abandon-unfinished", is_flag=True, help="Discard an unfinished build of other catalogs.")
+def build(config, overrides, catalogs, engine, root, abandon_unfinished):
+    """Crawl the catalogs and add their new samples to the dataset as a new version."""
+    from ilid_ray.dataset.pipeline import run_build
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    cfg = _load(config, overrides, catalogs, engine, root)
+    result = run_build(cfg, abandon_unfinished=abandon_unfinished)
+    click.echo(report(result))
+
+
+@click.command()
+@click.option("--root", default="./ilid-data", show_default=True, help="Dataset root (local path or s3://).")
+@click.option("--products", default=24, show_default=True, help="Products per fixture catalog (>= 12).")
+@click.option("--catalogs", "count", default=2, show_default=True, help="Fixture catalogs to serve and crawl.")
+@click.option("--engine", type=click.Choice(["transformers", "vllm", "rules"]), default="transformers",
+              show_default=True, help="Extraction engine (default: SmolLM2-135M-Instruct via transformers).")
+@click.option("--override", "-o", "overrides", multiple=True, metavar="KEY=VALUE")
+def demo(root, products, count, engine, overrides):
+    """Serve fixture catalogs locally (with planted faults) and build a dataset from them end to end."""
+    from ilid_ray.config import apply_overrides
+    from ilid_ray.dataset.pipeline import run_build
+    from ilid_ray.testing.commands import standard_catalogs
+    from ilid_ray.testing.server import CatalogServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    catalogs = standard_catalogs(products, seed=0, faults=True, count=count)
+    with CatalogServer(catalogs) as server:
+        data = {
+            "catalogs": [s.model_dump() for s in server.specs()],
+            "dataset": {"root": root, "shard_size": 100},
+            "network": server.network_config().model_dump(),
+            "extract": {"engine": engine, "batch_size": 8},
+            "crawl": {"autothrottle": False},
+        }
+        cfg = BuildConfig.model_validate(apply_overrides(data, list(overrides)))
+        for name in server.catalogs:
+            click.echo(f"catalog {name} served at {server.base_url(name)}/robots.txt")
+        result = run_build(cfg)
+    click.echo(report(result))
+
+
+@click.group()
+def dataset():
+    """Inspect a dataset's versions."""
+
+
+root_option = click.option("--root", required=True, help="Dataset root (local path or s3://bucket/prefix).")
+
+
+@dataset.command()
+@root_option
+@click.option("--version", "version", default=None, help="Version (default: latest).")
+@click.option("--png", type=click.Path(dir_okay=False), help="Where to write the top-words PNG "
+              "(default: stats/<version>-top-words.png in the dataset).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def stats(root, version, png, as_json):
+    """Table-1-style unique counts per field and a PNG of the top-40 words per label field."""
+    from ilid_ray.dataset.manifest import Versions, version_name
+    from ilid_ray.dataset.stats import format_table, top_words_png, unique_counts
+
+    store = Store(root)
+    versions = Versions(store)
+    number = versions.resolve(version)
+    manifest = versions.manifest(number)
+    counts = unique_counts(manifest)
+    image = top_words_png(manifest)
+    if png:
+        Path(png).write_bytes(image)
+        where = png
+    else:
+        rel = f"stats/{version_name(number)}-top-words.png"
+        store.put_bytes(image, rel)
+        where = store.uri(rel)
+    if as_json:
+        click.echo(json.dumps({"version": version_name(number), **counts, "top_words_png": where}, indent=2))
+    else:
+        click.echo(f"version {version_name(number)}\n{format_table(counts)}\ntop words: {where}")
+
+
+@dataset.command()
+@root_option
+def history(root):
+    """One line per version: when, which build and catalogs, samples added/rejected, model, prompt."""
+    from ilid_ray.dataset.manifest import Versions
+
+    rows = Versions(Store(root)).history()
+    if not rows:
+        raise click.ClickException(f"{root} has no committed version yet")
+    click.echo(f"{'version':<8} {'created':<26} {'added':>6} {'total':>6} {'rejected':>8}  catalogs / model / prompt")
+    for r in rows:
+        click.echo(f"{r['version']:<8} {r['created_at']:<26} {r['added']:>6} {r['total']:>6} {r['rejected']:>8}  "
+                   f"{','.join(r['catalogs'])} / {','.join(r.get('models', [])) or '-'} / "
+                   f"{','.join(r.get('prompt_versions', [])) or '-'}")
+
+
+@dataset.command("diff")
+@root_option
+@click.argument("old")
+@click.argument("new", default="latest")
+def diff_command(root, old, new):
+    """What version NEW adds to version OLD."""
+    from ilid_ray.dataset.manifest import diff
+
+    click.echo(json.dumps(diff(Store(root), old, new), indent=2))
+
+
+@dataset.command()
+@root_option
+@click.option("--version", "version", default=None, help="Version to export (default: latest).")
+@click.option("--to", "target", required=True, help="Target root (local path or s3://...).")
+def export(root, version, target):
+    """Copy one version (its shards and manifest) to another root."""
+    from ilid_ray.dataset.manifest import export_version
+
+    click.echo(json.dumps(export_version(Store(root), version, Store(target)), indent=2))

@@ -1,0 +1,163 @@
+"""The build as one streaming Ray Data pipeline over the stage functions.
+
+    raw records -> prefilter -> dedupe URL -> extract (LLM) -> postfilter -> download + resize
+                -> dedupe image -> shards (+ fragments)  ==>  driver: rejects, counts -> commit
+
+Each stage is a plain `rows -> rows` function (testable on a list of dicts); `rows_stage` lifts it
+to a Ray Data batch function over Arrow tables in the one row schema. Rejected rows ride along to
+the end, where the driver records them, so every crawled record is accounted for: the build
+fails loudly if `accepted + rejected + resumed != crawled`.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ilid_ray.config import BuildConfig
+from ilid_ray.dataset import dedupe, postfilter, prefilter
+from ilid_ray.dataset.builds import Build
+from ilid_ray.dataset.manifest import Versions
+from ilid_ray.dataset.download import download_rows
+from ilid_ray.dataset.extract.engine import add_extraction_stage
+from ilid_ray.dataset.records import (OK, REJECT_SCHEMA, REJECTED, RESUMED, assign_fold, from_table, is_ok,
+                                      reject_record, to_table)
+from ilid_ray.dataset.shards import write_shard
+from ilid_ray.dataset.stats import top_words_png
+from ilid_ray.storage import Store
+
+log = logging.getLogger(__name__)
+
+
+class AccountingError(RuntimeError):
+    """Records went missing between crawl and commit: a bug, never silently accepted."""
+
+
+@dataclass
+class BuildResult:
+    root: str
+    build_id: str
+    version: str
+    record: dict[str, Any]
+    shards: list[str] = field(default_factory=list)
+
+
+def rows_stage(fn: Callable[..., list[dict]], **kwargs: Any) -> Callable[[pa.Table], pa.Table]:
+    """Lift `fn(rows, **kwargs) -> rows` to a Ray Data batch function over row-schema tables."""
+
+    def apply(batch: pa.Table) -> pa.Table:
+        return to_table(fn(from_table(batch), **kwargs))
+
+    apply.__name__ = fn.__name__
+    return apply
+
+
+def shard_rows(rows: list[dict], store: Store, build_id: str, image_format: str, folds: int,
+               fold_seed: int) -> list[dict]:
+    """Write the accepted rows of one batch as one shard; drop image bytes from everything after."""
+    accepted = [r for r in rows if is_ok(r)]
+    for row in accepted:
+        row["fold"] = assign_fold(row["id"], folds, fold_seed)
+    if accepted:
+        shard_of = {m["id"]: m["shard"] for m in write_shard(accepted, store, build_id, image_format)}
+        for row in accepted:
+            row["shard"] = shard_of[row["id"]]
+    for row in rows:
+        row["image"] = None
+    return rows
+
+
+def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list[str], registry):
+    """The lazy Ray Data dataset of the build (nothing runs until it is consumed)."""
+    import ray
+
+    claim = dedupe.actor_claim(registry)
+    fs, paths = store.arrow_paths(raw_paths)
+    ds = ray.data.read_parquet(paths, filesystem=fs).repartition(target_num_rows_per_block=cfg.dataset.block_rows)
+    trade_names = prefilter.compile_trade_names({c.name: c.trade_names for c in cfg.catalogs})
+    ds = ds.map_batches(rows_stage(prefilter.prefilter_rows, trade_names=trade_names), batch_format="pyarrow")
+    ds = ds.map_batches(rows_stage(dedupe.dedupe_urls, claim=claim), batch_format="pyarrow")
+    ds = add_extraction_stage(ds, cfg.extract)
+    ds = ds.map_batches(rows_stage(postfilter.postfilter_rows, min_chars=cfg.postfilter.min_field_chars),
+                        batch_format="pyarrow")
+    ds = ds.map_batches(rows_stage(download_rows, cfg=cfg.download, network=cfg.network),
+                        batch_format="pyarrow", batch_size=cfg.dataset.block_rows,
+                        compute=ray.data.TaskPoolStrategy(size=cfg.download.concurrency))
+    ds = ds.map_batches(rows_stage(dedupe.dedupe_images, claim=claim), batch_format="pyarrow")
+    return ds.map_batches(
+        rows_stage(shard_rows, store=store, build_id=build.build_id, image_format=cfg.download.image_format,
+                   folds=cfg.dataset.folds, fold_seed=cfg.dataset.fold_seed),
+        batch_format="pyarrow", batch_size=cfg.dataset.shard_size)
+
+
+def count_rows(store: Store, raw_paths: list[str]) -> int:
+    fs, paths = store.arrow_paths(raw_paths)
+    return sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for p in paths)
+
+
+def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildResult:
+    """Build (or grow) the dataset at `cfg.dataset.root` from `cfg.catalogs` and commit a version."""
+    import ray
+
+    from ilid_ray.crawl.runner import crawl_catalogs
+    from ilid_ray.runtime import init_ray
+
+    init_ray(cfg.ray)
+    started = time.time()
+    store = Store(cfg.dataset.root, cfg.storage)
+    build = Build.start(store, [c.name for c in cfg.catalogs], abandon_unfinished=abandon_unfinished)
+    log.info("build %s (%s) into %s", build.build_id, "resumed" if build.resumed else "new", store.root)
+
+    raw_paths = crawl_catalogs(cfg.catalogs, cfg.crawl, cfg.network, store, build.build_id)
+    crawled = count_rows(store, raw_paths)
+    crawl_s = time.time() - started
+
+    registry = ray.remote(dedupe.KeyRegistry).options(num_cpus=0).remote(build.known_keys())
+    ds = build_pipeline(cfg, store, build, raw_paths, registry)
+
+    status: Counter[str] = Counter()
+    rejected_per_stage: Counter[str] = Counter()
+    per_source: dict[str, Counter[str]] = {}
+    provenance: Counter[tuple[str, str]] = Counter()
+    with tempfile.TemporaryDirectory(prefix="ilid-rejects-") as tmp:
+        rejects_path = Path(tmp) / "rejects.parquet"
+        with pq.ParquetWriter(rejects_path, REJECT_SCHEMA) as rejects_out:
+            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                rows = from_table(batch)
+                rejects = [reject_record(r, build.build_id) for r in rows if r["status"] == REJECTED]
+                if rejects:
+                    rejects_out.write_table(pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA))
+                for row in rows:
+                    status[row["status"]] += 1
+                    per_source.setdefault(row["source"], Counter())[row["status"]] += 1
+                    if row["status"] == REJECTED:
+                        rejected_per_stage[row["reject_stage"]] += 1
+                    elif row["status"] == OK:
+                        provenance[(row["model"], row["prompt_version"])] += 1
+        seen = sum(status.values())
+        if seen != crawled or set(status) - {OK, REJECTED, RESUMED}:
+            raise AccountingError(f"build {build.build_id}: {crawled} records crawled but the pipeline "
+                                  f"returned {seen} ({dict(status)}); nothing was committed")
+        stats = {
+            "build_id": build.build_id, "crawled": crawled, "accepted": status[OK], "rejected": status[REJECTED],
+            "adopted_from_interrupted_attempt": status[RESUMED],
+            "rejected_per_stage": dict(rejected_per_stage),
+            "per_source": {s: dict(c) for s, c in sorted(per_source.items())},
+            "crawl_s": round(crawl_s, 1), "duration_s": round(time.time() - started, 1),
+        }
+        models = sorted({m for m, _ in provenance if m})
+        prompts = sorted({p for _, p in provenance if p})
+        record = build.commit(pq.read_table(rejects_path), stats,
+                              {"engine": cfg.extract.engine, "models": models, "prompt_versions": prompts})
+    ray.kill(registry)
+    manifest = Versions(store).manifest(record["version"])
+    store.put_bytes(top_words_png(manifest), f"stats/{record['version']}-top-words.png")
+    return BuildResult(store.root, build.build_id, record["version"], record, record["shards_added"])

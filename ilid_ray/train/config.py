@@ -1,0 +1,163 @@
+"""Typed configuration of a training run, loaded from one YAML file (torchtune style).
+
+`configs/train/paper.yaml` holds the paper's settings (ViT-B/16 openai, Adadelta 0.15, cosine, 3
+warm-up epochs at 1e-2, batch 64, test batch 32, 6 folds); `configs/train/tiny-cpu.yaml` a few-minute
+CPU demo on the shipped tiny model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ilid_ray.config import RayConfig, StorageConfig, StrictModel, apply_overrides, read_yaml
+from ilid_ray.models.variants import VARIANTS, VariantConfig, canonical_variant
+
+
+class ModelSection(StrictModel):
+    name: str = "ViT-B-16"  # any open_clip model name (or hf-hub:/local-dir: source)
+    pretrained: str | None = "openai"  # tag, local weights file, or null (random init: tests only)
+    cache_dir: str | None = None  # where tagged weights are looked up (HF cache / open_clip URL cache)
+    variant: VariantConfig = Field(default_factory=lambda: VariantConfig(name="coopiata"))
+
+
+class DataSection(StrictModel):
+    root: str = "./ilid-data"  # dataset root: local folder or s3://bucket/prefix
+    label_field: str = "label_short"  # any text field of the sample JSON
+    max_words: int | None = None  # keep only the first N words of the label
+    folds: int = 6
+    val_folds: list[int] = Field(default_factory=lambda: [0])
+    train_folds: list[int] | None = None  # None: every fold not in val_folds
+    batch_size: int = 64  # per worker; the contrastive batch is batch_size x workers
+    crop_scale: tuple[float, float] = (0.08, 1.0)  # RandomResizedCrop scale (reference: 0.08-1.0)
+    flip: bool = True
+    shuffle_buffer: int = 512  # local shuffle buffer (rows) per worker, on top of shuffled shard order
+    max_shards: int | None = None  # read only the first N shards (demos)
+
+    @model_validator(mode="after")
+    def _folds(self) -> DataSection:
+        bad = [f for f in self.val_folds + (self.train_folds or []) if not 0 <= f < self.folds]
+        if bad:
+            raise ValueError(f"fold numbers {bad} outside 0..{self.folds - 1}")
+        if self.train_folds is not None and set(self.train_folds) & set(self.val_folds):
+            raise ValueError("train_folds and val_folds overlap")
+        return self
+
+    @property
+    def effective_train_folds(self) -> list[int]:
+        if self.train_folds is not None:
+            return list(self.train_folds)
+        return [f for f in range(self.folds) if f not in self.val_folds]
+
+
+class OptimSection(StrictModel):
+    name: Literal["adadelta", "sgd", "adamw"] = "adadelta"
+    lr: float = 0.15
+    weight_decay: float = 1e-3
+    epochs: int = 100
+    warmup_epochs: int = 3  # constant warm-up (Dassl's ConstantWarmupScheduler)
+    warmup_lr: float = 1e-2
+    schedule: Literal["cosine", "constant"] = "cosine"
+    momentum: float = 0.9  # sgd only
+    amp: bool = True  # mixed precision where a GPU is used (ignored on CPU)
+
+
+class LossSection(StrictModel):
+    # False: the paper's diagonal targets over N x N logits. True: label-level targets, one text
+    # column per distinct label of the step, all of a label's images its positives (see train/loss.py)
+    multi_positive: bool = False
+
+
+class ScalingSection(StrictModel):
+    num_workers: int = 1
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0  # leave CPUs for Ray Data's read/augment tasks on small machines
+    gpus_per_worker: float = 1.0  # with use_gpu
+
+
+class FeatureCacheSection(StrictModel):
+    """Frozen image encoder -> cache K augmented views per image once; adapters train from it."""
+
+    enabled: bool = False
+    views: int = 8
+    path: str | None = None  # default: {output.storage_path}/feature-cache
+    batch_size: int = 64
+    encoder_concurrency: int = 1  # encoder actors (each takes a GPU with scaling.use_gpu)
+
+
+class EvalSection(StrictModel):
+    batch_size: int = 32  # accuracy = the right text among the batch's texts
+    topk: list[int] = Field(default_factory=lambda: [1, 3])
+    every_epochs: int = 1
+    train_split: bool = True  # also score the training folds (eval transform) each time
+    zero_shot: bool = True  # zero-shot baseline of the same base model, same splits
+    tsne_samples: int = 100
+
+
+class OutputSection(StrictModel):
+    storage_path: str = "./runs"  # local folder or s3://bucket/prefix (Ray Train storage)
+    name: str | None = None  # run name (folder); None: {variant}-{label_field}-val{folds}
+    checkpoint_every: int = 1  # epochs
+    keep_checkpoints: int = 2
+    resume_from: str | None = None  # a checkpoint folder to start from (weights + optimizer + epoch)
+    progress: bool = True  # per-batch progress bar on rank 0
+
+
+class CVSection(StrictModel):
+    variants: list[str] = Field(default_factory=lambda: ["coop", "clipadapter", "coopia", "coopiata"])
+    folds: list[int] | None = None  # None: all
+    max_parallel: int | None = None  # runs at once; None: as many as the cluster's resources allow
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: list[str]) -> list[str]:
+        names = [canonical_variant(v) for v in value]
+        if "zeroshot" in names:
+            raise ValueError("zero-shot is the baseline of every run (eval.zero_shot); list trained variants")
+        return names
+
+
+class TrainConfig(StrictModel):
+    model: ModelSection = Field(default_factory=ModelSection)
+    data: DataSection = Field(default_factory=DataSection)
+    optim: OptimSection = Field(default_factory=OptimSection)
+    loss: LossSection = Field(default_factory=LossSection)
+    scaling: ScalingSection = Field(default_factory=ScalingSection)
+    feature_cache: FeatureCacheSection = Field(default_factory=FeatureCacheSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+    output: OutputSection = Field(default_factory=OutputSection)
+    cv: CVSection = Field(default_factory=CVSection)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+    seed: int = 0
+
+    @property
+    def run_name(self) -> str:
+        if self.output.name:
+            return self.output.name
+        folds = "".join(str(f) for f in self.data.val_folds)
+        return f"{self.model.variant.name}-{self.data.label_field}-val{folds}"
+
+    def for_fold(self, variant: str, fold: int) -> TrainConfig:
+        """The config of one cross-validation run: `variant` trained with `fold` held out."""
+        data = self.model_dump()
+        data["model"]["variant"]["name"] = variant
+        data["data"]["val_folds"] = [fold]
+        data["data"]["train_folds"] = None
+        data["output"]["storage_path"] = self.cv_root
+        data["output"]["name"] = f"{variant}-fold{fold}"
+        return TrainConfig.model_validate(data)
+
+    @property
+    def cv_root(self) -> str:
+        """Where a cross-validation keeps its runs and its combined table and plots."""
+        return f"{self.output.storage_path.rstrip('/')}/{self.output.name or 'cv-' + self.data.label_field}"
+
+
+def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    return TrainConfig.model_validate(apply_overrides(read_yaml(path), list(overrides)))
+
+
+__all__ = ["TrainConfig", "load_train_config", "VARIANTS"]

@@ -1,0 +1,113 @@
+"""Prompt, schema and parser agree: every field the schema requires is asked for and parsed, and
+any schema-valid answer parses back to the same fields."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import jsonschema
+import pytest
+
+from ilid_ray.dataset import records
+from ilid_ray.dataset.extract import prompt
+from ilid_ray.dataset.extract.parse import parse_answer
+from ilid_ray.dataset.extract.schema import EXTRACTION_SCHEMA, FIELD_SPECS, SPECS, schema_json
+
+VOCABULARY = ("steel", "stainless", "clamp", "plunger", "clamping", "lever", "ball", "indexing", "adjustable",
+              "aluminium", "handle", "knob", "hinge", "zinc-plated", "black", "anodised", "technopolymer",
+              "lock", "pin", "with", "ring", "bright", "matte", "for", "doors", "machine", "guards")
+
+
+def test_schema_fields_are_the_row_schema_fields_in_order():
+    assert tuple(SPECS) == records.FIELDS
+    assert tuple(EXTRACTION_SCHEMA["properties"]) == records.FIELDS
+    assert EXTRACTION_SCHEMA["required"] == list(records.FIELDS)
+    assert EXTRACTION_SCHEMA["additionalProperties"] is False
+    jsonschema.Draft202012Validator.check_schema(EXTRACTION_SCHEMA)
+
+
+def test_schema_limits_follow_the_paper_word_limits():
+    assert {name: spec.max_words for name, spec in SPECS.items()} == {
+        "label_long": 12, "label_short": 4, "description": 20, "material": 5, "material_finish": 5}
+    for spec in FIELD_SPECS:
+        string = EXTRACTION_SCHEMA["properties"][spec.name]["anyOf"][0]
+        assert string["maxLength"] == spec.max_chars
+        # room for the allowed words at an ordinary word length, so the word limit binds first
+        assert spec.max_chars >= spec.max_words * 9
+
+
+def test_every_required_key_and_instruction_is_in_the_prompt():
+    user = prompt.build_messages("Ball lock pin", ["Material: steel"])[1]["content"]
+    for number, spec in enumerate(FIELD_SPECS, start=1):
+        assert f'"{spec.name}"' in user
+        assert f"({number}) {spec.instruction}" in user
+        assert str(spec.max_words) in spec.instruction or spec.name == "label_long"
+
+
+def test_messages_follow_the_paper_listings():
+    system, user = prompt.build_messages("Lift-off hinge", ["Hinge for doors.", "Material: zinc die-cast"])
+    assert system["role"] == "system" and user["role"] == "user"
+    assert "company that sells industrial products" in system["content"]
+    assert "Do not ask for further details or state additional questions" in system["content"]
+    assert "Do not add additional information" in system["content"]
+    assert "'Label: Lift-off hinge\nText: Hinge for doors., Material: zinc die-cast'" in user["content"]
+
+
+def test_long_data_is_capped_explicitly_at_a_word_boundary():
+    data = ["word " * 1000, "Material: steel"]
+    user = prompt.build_user_prompt("Hinge", data)
+    text = user.split("Text: ", 1)[1].split("'\n", 1)[0]
+    assert len(text) <= prompt.MAX_DATA_CHARS
+    assert text.endswith("word" + prompt.TRUNCATION_MARK)
+    assert prompt.build_user_prompt("Hinge", ["short text"]).count(prompt.TRUNCATION_MARK) == 0
+
+
+def test_label_cap_and_blank_blocks():
+    user = prompt.build_user_prompt("x" * 1000, ["", "  ", "Material: steel"])
+    label = user.split("Label: ", 1)[1].split("\n", 1)[0]
+    assert len(label) <= prompt.MAX_LABEL_CHARS
+    assert "Text: Material: steel'" in user
+
+
+def test_prompt_version_is_stable_and_tracks_every_part(monkeypatch):
+    assert prompt.PROMPT_VERSION == prompt.prompt_version()
+    assert prompt.PROMPT_VERSION.startswith("ilid-") and len(prompt.PROMPT_VERSION) == 17
+    monkeypatch.setattr(prompt, "SYSTEM_PROMPT", prompt.SYSTEM_PROMPT + " Be brief.")
+    changed_system = prompt.prompt_version()
+    monkeypatch.undo()
+    monkeypatch.setattr(prompt, "MAX_DATA_CHARS", prompt.MAX_DATA_CHARS + 1)
+    changed_cap = prompt.prompt_version()
+    monkeypatch.undo()
+    monkeypatch.setattr(prompt, "schema_json", lambda: schema_json().replace("200", "201"))
+    changed_schema = prompt.prompt_version()
+    assert len({prompt.PROMPT_VERSION, changed_system, changed_cap, changed_schema}) == 4
+
+
+def random_value(rng: random.Random, name: str) -> str | None:
+    if rng.random() < 0.2:
+        return None
+    spec = SPECS[name]
+    words = [rng.choice(VOCABULARY) for _ in range(rng.randint(1, spec.max_words))]
+    return " ".join(words)[: spec.max_chars].strip()
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_schema_valid_answers_parse_to_the_same_fields(seed):
+    rng = random.Random(seed)
+    answer = {name: random_value(rng, name) for name in records.FIELDS}
+    jsonschema.validate(answer, EXTRACTION_SCHEMA)
+    text = json.dumps(answer, indent=rng.choice([None, 2]))
+    parsed = parse_answer(text)
+    assert parsed.ok and parsed.form == "json"
+    assert parsed.fields == answer
+    assert parsed.notes == ()
+
+
+def test_schema_rejects_what_the_parser_would_have_to_repair():
+    too_long = {name: None for name in records.FIELDS} | {"label_short": "x" * 49}
+    extra = {name: None for name in records.FIELDS} | {"colour": "red"}
+    missing = {"label_long": "Hinge"}
+    for invalid in (too_long, extra, missing, {name: "" for name in records.FIELDS}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(invalid, EXTRACTION_SCHEMA)

@@ -1,0 +1,177 @@
+"""Decode / resize-pad / encode on real image bytes of every awkward kind."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ilid_ray.dataset.imaging import (ImageError, decode, encode, fitted_size, magic_format, resize_pad,
+                                      to_rgb)
+from ilid_ray.testing import image_cases as images
+
+BIG = 10**9
+
+
+def striped(width: int, height: int) -> Image.Image:
+    """Distinct colours on each edge, so padding can be checked against the right edge pixels."""
+    arr = np.full((height, width, 3), 128, dtype=np.uint8)
+    arr[0, :] = (255, 0, 0)  # top row red
+    arr[-1, :] = (0, 0, 255)  # bottom row blue
+    arr[:, 0] = (0, 255, 0)  # left column green
+    arr[:, -1] = (255, 255, 0)  # right column yellow
+    return Image.fromarray(arr)
+
+
+# --------------------------------------------------------------------------- geometry
+
+
+@pytest.mark.parametrize("width,height", [(800, 400), (400, 800), (700, 700), (10, 7), (2000, 20), (3, 1500)])
+def test_resize_pad_is_square_and_keeps_aspect(width, height):
+    out = resize_pad(striped(width, height), 128)
+    assert out.size == (128, 128) and out.mode == "RGB"
+    content_w, content_h = fitted_size(width, height, 128)
+    long_side, short_side = max(width, height), min(width, height)
+    assert max(content_w, content_h) == 128  # the long side fills the square
+    assert min(content_w, content_h) == max(1, round(short_side * 128 / long_side))  # same aspect
+
+
+def test_landscape_pads_top_and_bottom_with_replicated_rows():
+    img = Image.fromarray(np.tile(np.arange(200, dtype=np.uint8)[None, :, None], (100, 1, 3)))  # x-ramp
+    out = np.asarray(resize_pad(img, 100))
+    content = np.asarray(img.resize((100, 50), Image.Resampling.BICUBIC))
+    top = (100 - 50) // 2
+    assert np.array_equal(out[top:top + 50], content)  # content centred, undistorted
+    for y in range(top):
+        assert np.array_equal(out[y], content[0])  # replicated first row
+    for y in range(top + 50, 100):
+        assert np.array_equal(out[y], content[-1])  # replicated last row
+
+
+def test_portrait_pads_left_and_right_with_replicated_columns():
+    out = np.asarray(resize_pad(striped(30, 90), 90))
+    content_w = 30
+    left = (90 - content_w) // 2
+    right_start = left + content_w
+    assert np.array_equal(out[:, :left], np.repeat(out[:, left:left + 1], left, axis=1))
+    last_column = out[:, right_start - 1:right_start]
+    assert np.array_equal(out[:, right_start:], np.repeat(last_column, 90 - right_start, axis=1))
+    assert tuple(out[45, 0]) == (0, 255, 0)  # the green left edge is what gets replicated
+    assert tuple(out[45, -1]) == (255, 255, 0)  # and the yellow right edge
+
+
+def test_odd_padding_is_split_symmetrically():
+    out = np.asarray(resize_pad(Image.new("RGB", (100, 47), (9, 9, 9)), 100))
+    assert out.shape == (100, 100, 3)
+    assert (out == 9).all()  # replicated border of a flat image is the same colour everywhere
+
+
+def test_square_and_tiny_images_are_scaled_not_padded():
+    square = resize_pad(striped(300, 300), 64)
+    assert square.size == (64, 64)
+    tiny = resize_pad(Image.new("RGB", (4, 2), (200, 10, 10)), 64)  # upscaled the same way
+    arr = np.asarray(tiny)
+    assert tiny.size == (64, 64) and (np.abs(arr.astype(int) - (200, 10, 10)) <= 2).all()
+
+
+def test_extreme_aspect_keeps_at_least_one_pixel_of_content():
+    assert fitted_size(5000, 1, 512) == (512, 1)
+    assert resize_pad(Image.new("RGB", (5000, 1), (1, 2, 3)), 512).size == (512, 512)
+
+
+# --------------------------------------------------------------------------- decode
+
+
+def test_jpeg_draft_decodes_at_reduced_scale_but_reports_original_size():
+    data = images.jpeg(2400, 1200)
+    full = decode(data, BIG)
+    drafted = decode(data, BIG, draft_size=512)
+    assert full.image.size == (2400, 1200)
+    assert drafted.image.size == (600, 300)  # 1/4 scale: the smallest whose long side >= 512
+    assert (drafted.orig_width, drafted.orig_height) == (2400, 1200)
+    a = np.asarray(resize_pad(full.image, 512), dtype=float)
+    b = np.asarray(resize_pad(drafted.image, 512), dtype=float)
+    assert np.abs(a - b).mean() < 3.0  # same picture
+
+
+def test_draft_never_goes_below_target():
+    data = images.jpeg(900, 600)
+    assert decode(data, BIG, draft_size=512).image.size == (900, 600)  # 1/2 would give 450 < 512
+
+
+def test_exif_orientation_is_applied_and_reported_upright():
+    decoded = decode(images.exif_rotated_jpeg(80, 40, orientation=6), BIG)
+    assert decoded.image.size == (40, 80)
+    assert (decoded.orig_width, decoded.orig_height) == (40, 80)
+    top, bottom = decoded.image.getpixel((20, 5)), decoded.image.getpixel((20, 75))
+    assert top[0] > 200 and top[1] < 60  # the red band is on top after the 90 degree turn
+    assert min(bottom) > 200
+
+
+def test_alpha_is_composited_on_white():
+    img = decode(images.alpha_png(64, 48), BIG).image
+    assert img.mode == "RGB"
+    assert img.getpixel((5, 5)) == (255, 0, 0)
+    assert img.getpixel((60, 5)) == (255, 255, 255)
+
+
+def test_cmyk_jpeg_becomes_rgb_with_the_same_colours():
+    reference = np.asarray(images.gradient(64, 48), dtype=float)
+    img = decode(images.cmyk_jpeg(64, 48), BIG).image
+    assert img.mode == "RGB"
+    assert np.abs(np.asarray(img, dtype=float) - reference).mean() < 12
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped():
+    img = decode(images.png16(value=32768), BIG).image
+    assert img.mode == "RGB" and img.getpixel((0, 0)) == (128, 128, 128)
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "P", "LA", "I;16"])
+def test_every_mode_converts_to_rgb(mode):
+    assert to_rgb(Image.new(mode, (4, 4))).mode == "RGB"
+
+
+def test_webp_and_palette_png_decode():
+    assert decode(images.webp(), BIG).format == "WEBP"
+    assert decode(images.palette_png(), BIG).image.mode == "RGB"
+
+
+def test_bomb_is_refused_from_the_header():
+    with pytest.raises(ImageError, match="decompression bomb: 9000x9000 pixels > 80000000"):
+        decode(images.bomb_png(9000, 9000), 80_000_000)
+    with pytest.raises(ImageError, match="decompression bomb"):  # PIL's own limit, raised in open()
+        decode(images.bomb_png(100_000, 100_000), BIG)
+
+
+@pytest.mark.parametrize("maker", [images.jpeg, images.webp, lambda: images.encode(images.gradient(64, 64), "PNG")])
+def test_truncated_data_is_an_error_not_a_partial_image(maker):
+    with pytest.raises(ImageError, match="truncated"):
+        decode(images.truncated(maker(), 0.5), BIG)
+
+
+def test_non_images_are_named():
+    with pytest.raises(ImageError, match="not an image: html"):
+        decode(b"<!DOCTYPE html><html><body>product</body></html>", BIG)
+    with pytest.raises(ImageError, match="not an image: svg"):
+        decode(b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>', BIG)
+    with pytest.raises(ImageError, match="empty body"):
+        decode(b"", BIG)
+    assert magic_format(images.jpeg(8, 8)) == "JPEG" and magic_format(b"GIF89a...") == "GIF"
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def test_encode_is_deterministic_and_metadata_free():
+    img = resize_pad(decode(images.exif_rotated_jpeg(), BIG).image, 64)
+    first, second = encode(img, "jpg", 95), encode(img, "jpg", 95)
+    assert first == second
+    assert not Image.open(io.BytesIO(first)).getexif()  # orientation already applied: no EXIF kept
+    png = encode(img, "png")
+    assert Image.open(io.BytesIO(png)).format == "PNG"
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), np.asarray(img))  # lossless
+    with pytest.raises(ValueError, match="image format"):
+        encode(img, "gif")
