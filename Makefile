@@ -6,9 +6,13 @@ PIP := $(VENV)/bin/pip --disable-pip-version-check
 # CPU machines install the torch/torchvision pair that lies on this disk; GPU hosts drop the file.
 CONSTRAINTS ?= constraints/cpu.txt
 
-.PHONY: demo test setup clean-env
+.PHONY: demo test setup browser clean-env
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed browser
+
+# Debian's chromium drives the page test (headless, never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)

@@ -21,7 +21,7 @@ class SamConfig(StrictModel):
     points_per_side (160 there: 25,600 prompts per image, minutes even on a GPU)."""
 
     model_type: Literal["vit_h", "vit_l", "vit_b", "tiny"] = "vit_h"
-    checkpoint: str | None = None  # local path, s3:// or builtin:NAME; required unless random_init
+    checkpoint: str | None = None  # local path or s3://; required unless random_init
     random_init: bool = False  # tests and the offline demo only: untrained weights
     device: str = "auto"  # auto = cuda if available
     image_long_side: int = Field(1024, ge=64)  # the image is shrunk to this before SAM (paper: 1024)

@@ -19,9 +19,6 @@ from ilid_ray.config import StorageConfig
 from ilid_ray.serve.config import SamConfig
 
 
-BUILTIN = "builtin:"  # weights shipped in the package (ilid_ray/serve/weights/)
-
-
 class CheckpointError(RuntimeError):
     """A model checkpoint is missing or unreadable; the message names it."""
 
@@ -30,8 +27,6 @@ def local_checkpoint_path(uri: str) -> Path | None:
     """Where a non-S3 checkpoint reference points on this machine (None for s3://)."""
     if uri.startswith("s3://"):
         return None
-    if uri.startswith(BUILTIN):
-        return Path(__file__).resolve().parent / "weights" / uri.removeprefix(BUILTIN)
     return Path(uri.removeprefix("file://")).expanduser()
 
 
@@ -44,7 +39,7 @@ def resolve_device(device: str) -> str:
 
 
 def fetch_checkpoint(uri: str, cache_dir: str, storage: StorageConfig | None = None) -> Path:
-    """A local path (or builtin:NAME) as is, an s3:// object downloaded once into `cache_dir`."""
+    """A local path as is (must exist), an s3:// object downloaded once into `cache_dir`."""
     from ilid_ray.storage import Store
 
     path = local_checkpoint_path(uri)
@@ -70,8 +65,7 @@ def fetch_checkpoint(uri: str, cache_dir: str, storage: StorageConfig | None = N
 def build_tiny_sam():
     """A SAM small enough for tests (a few MB, ~2 s per image on a CPU), same code paths."""
     import torch
-    from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
-                                           TwoWayTransformer)
+    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
     image_size, patch, prompt_dim = 256, 16, 32
     return Sam(

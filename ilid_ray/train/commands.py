@@ -30,6 +30,11 @@ def _ints(text: str | None) -> list[int] | None:
     return [int(x) for x in text.split(",")] if text else None
 
 
+def _pretrained(value: str | None) -> str | None:
+    """`--pretrained none` (or empty) = random weights, for the tiny demo model."""
+    return None if value is None or value.strip().lower() in ("", "none", "null") else value
+
+
 @click.command()
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Training YAML (configs/train/*.yaml).")
@@ -77,7 +82,8 @@ def eval_group():
 @click.option("--max-words", type=int)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--model-name", default="ViT-B-16", show_default=True, help="Base model without a checkpoint.")
-@click.option("--pretrained", default="openai", show_default=True, help="Tag or weights file without a checkpoint.")
+@click.option("--pretrained", default="openai", show_default=True,
+              help="Tag or weights file without a checkpoint ('none': random, tests only).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", help="Folder (or s3://) for metrics.json/csv and tsne.png.")
 def eval_run(root, checkpoint, folds, label_field, max_words, batch_size, model_name, pretrained, device, out):
@@ -88,7 +94,8 @@ def eval_run(root, checkpoint, folds, label_field, max_words, batch_size, model_
     from ilid_ray.train.scoring import evaluate_checkpoint
 
     result = evaluate_checkpoint(checkpoint, root, _ints(folds), label_field=label_field, max_words=max_words,
-                                 batch_size=batch_size, model_name=model_name, pretrained=pretrained, device=device)
+                                 batch_size=batch_size, model_name=model_name, pretrained=_pretrained(pretrained),
+                                 device=device)
     click.echo(f"{'model':<14}{'n':>6}{'top-1':>9}{'top-3':>9}{'macro F1':>10}   ({result['label_field']})")
     for row in result["rows"]:
         click.echo(f"{row['variant']:<14}{row['n'] or 0:>6}{row['top1'] or 0:>9.4f}{row['top3'] or 0:>9.4f}"
@@ -124,5 +131,6 @@ def eval_prompts(folder, prompts, prompts_file, checkpoint, expected, model_name
     listed = list(prompts)
     if prompts_file:
         listed += [line.strip() for line in Path(prompts_file).read_text().splitlines() if line.strip()]
-    result = score_prompts(folder, listed, checkpoint, model_name=model_name, pretrained=pretrained, device=device)
+    result = score_prompts(folder, listed, checkpoint, model_name=model_name, pretrained=_pretrained(pretrained),
+                           device=device)
     click.echo(format_prompt_table(result, read_yaml(expected) if expected else None))

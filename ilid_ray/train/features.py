@@ -107,7 +107,8 @@ def ensure_feature_cache(cfg: TrainConfig, preprocess_cfg: dict[str, Any]) -> tu
     rows = read_rows(store, shards, keys, label_field=None, max_words=None)
     fc = cfg.feature_cache
     encoded = rows.map_batches(
-        EncodeViews, batch_size=fc.batch_size, batch_format="numpy", concurrency=fc.encoder_concurrency,
+        EncodeViews, batch_size=fc.batch_size, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=fc.encoder_concurrency),
         num_gpus=1 if cfg.scaling.use_gpu else 0,
         fn_constructor_kwargs={"model_name": cfg.model.name, "pretrained": cfg.model.pretrained,
                                "cache_dir": cfg.model.cache_dir, "preprocess_cfg": preprocess_cfg,
@@ -142,7 +143,11 @@ def cached_rows_with_labels(batch: dict[str, np.ndarray], label_field: str,
 
 
 def cached_split_datasets(cfg: TrainConfig, cache_uri: str, include_train_eval: bool = True) -> dict[str, Any]:
-    """The same splits as `data.split_datasets`, from the cache (views for training, eval view else)."""
+    """The same splits as `data.split_datasets`, from the cache (views for training, eval view else).
+
+    The splits are materialised in the object store once (the cache is small: K x D half floats per
+    image), so epochs iterate over memory instead of re-reading parquet; the per-epoch randomness
+    (which view, shuffle) happens in the training loop."""
     import ray.data
 
     cache = Store(cache_uri, cfg.storage)
@@ -150,11 +155,13 @@ def cached_split_datasets(cfg: TrainConfig, cache_uri: str, include_train_eval: 
     train_folds, val_folds = cfg.data.effective_train_folds, list(cfg.data.val_folds)
 
     def split(folds, keep_unknown, columns):
-        ds = ray.data.read_parquet(paths, filesystem=fs, columns=columns, shuffle="files" if keep_unknown else None)
+        ds = ray.data.read_parquet(paths, filesystem=fs, columns=columns)
         ds = ds.map_batches(select_folds, fn_kwargs={"folds": folds, "keep_unknown": keep_unknown},
                             batch_format="numpy")
-        return ds.map_batches(cached_rows_with_labels, batch_format="numpy",
-                              fn_kwargs={"label_field": cfg.data.label_field, "max_words": cfg.data.max_words})
+        ds = ds.map_batches(cached_rows_with_labels, batch_format="numpy",
+                            fn_kwargs={"label_field": cfg.data.label_field, "max_words": cfg.data.max_words})
+        ds = ds.materialize()
+        return ds.randomize_block_order() if keep_unknown else ds  # train split: block order varies per epoch
 
     common = ["key", "fold", "meta", "error"]
     out = {"train": split(train_folds, True, common + ["views"]),

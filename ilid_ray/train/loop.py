@@ -102,6 +102,7 @@ def to_tensors(rows: dict[str, np.ndarray], cached: bool, train: bool, rng: np.r
 
 def batches(shard, batch_size: int, cached: bool, train: bool, rng: np.random.Generator,
             device: torch.device, skipped: Counter, shuffle_buffer: int | None = None) -> Iterator:
+    """(texts, pixels, raw features) batches of a worker's dataset shard; a fresh stream per call."""
     for raw_batch in shard.iter_batches(batch_size=batch_size, batch_format="numpy",
                                         local_shuffle_buffer_size=shuffle_buffer or None):
         yield to_tensors(usable_rows(raw_batch, skipped), cached, train, rng, device)

@@ -78,7 +78,9 @@ def test_sam_checkpoint_from_s3_is_fetched_once(s3_server, tmp_path):
 
 
 def test_tiny_mask_generator_gives_image_sized_boolean_masks():
-    generator = MaskGenerator(SamConfig(random_init=True, torch_threads=1, **TINY))
+    # min_mask_region_area > 0 runs SAM's small-region clean-up (OpenCV), as the paper's settings do
+    cfg = SamConfig(random_init=True, torch_threads=1, **{**TINY, "min_mask_region_area": 30})
+    generator = MaskGenerator(cfg)
     image = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
     masks, ious = generator(image)
     assert masks.dtype == bool and masks.shape[1:] == (96, 128) and len(masks) == len(ious) > 0
@@ -144,24 +146,3 @@ def test_serve_run_builds_each_config_file_through_serves_own_loader():
         (spec,) = yaml.safe_load(path.read_text())["applications"]
         app = call_user_app_builder_with_args_if_necessary(import_attr(IMPORT_PATH), spec["args"])
         assert isinstance(app, Application), path
-
-
-def test_shipped_tiny_sam_segments_synthetic_shapes():
-    """The tiny SAM of the embedded config is fitted, not random: its automatic masks find the
-    shapes of a scene it never saw (seed outside training), background included."""
-    from ilid_ray.serve.synthetic import shapes_scene
-
-    cfg = load_serve_config(None).app.sam
-    assert cfg.checkpoint and not cfg.random_init
-    generator = MaskGenerator(cfg.model_copy(update={"torch_threads": 1}))
-    found = []
-    for seed in (1001, 1002, 1003):
-        image, regions = shapes_scene(np.random.default_rng(seed))
-        masks, _ = generator(image)
-        for label in np.unique(regions):
-            target = regions == label
-            if target.sum() < 400:
-                continue
-            iou = max(((m & target).sum() / (m | target).sum() for m in masks), default=0.0)
-            found.append(iou)
-    assert len(found) >= 6 and np.median(found) > 0.75, found

@@ -14,7 +14,7 @@ from ilid_ray.testing.synthetic import SyntheticSpec, write_synthetic_dataset
 from ilid_ray.train.config import TrainConfig
 
 warnings.filterwarnings("ignore", message="building .* with RANDOM weights")
-EPOCHS = 24
+EPOCHS = 20
 
 
 def config(root, runs, epochs: int) -> TrainConfig:
@@ -23,7 +23,7 @@ def config(root, runs, epochs: int) -> TrainConfig:
         "data": {"root": str(root), "batch_size": 32, "crop_scale": [0.6, 1.0], "val_folds": [0, 1]},
         "optim": {"lr": 0.5, "epochs": epochs, "warmup_epochs": 1},
         "scaling": {"num_workers": 1, "cpus_per_worker": 0.5},
-        "eval": {"every_epochs": 8, "train_split": False},
+        "eval": {"every_epochs": 10, "train_split": False},
         "output": {"storage_path": str(runs), "name": "learn", "progress": False},
     })
 

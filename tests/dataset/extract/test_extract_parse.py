@@ -164,7 +164,8 @@ def test_numbers_without_headers_and_value_on_next_line():
 
 
 def test_headers_without_numbers_and_generic_label_order():
-    text = "Label: Stainless steel ball lock pin with ring\nName: Ball lock pin\nColour: bright\nMaterial: stainless steel"
+    text = ("Label: Stainless steel ball lock pin with ring\nName: Ball lock pin\nColour: bright\n"
+            "Material: stainless steel")
     parsed = parse_answer(text)
     assert parsed.fields == dict(FULL, description=None)
 
@@ -195,7 +196,8 @@ def test_truncated_json_is_not_misread_as_a_list():
 
 @pytest.mark.parametrize("null_like", ["none", "None.", "NONE given", "null", "N/A", "n/a (not in text)", "NA",
                                       "unknown", "Unknown material", "-", "--", "—", "?", "...", "",
-                                      "not", "Not.", "not given", "Not specified", "not mentioned in the text", "not applicable",
+                                      "not", "Not.", "not given", "Not specified", "not mentioned in the text",
+                                      "not applicable",
                                       "No information", "no material given", "  ", "**None**", "`null`"])
 def test_null_likes_are_missing(null_like):
     parsed = parse_answer(json.dumps(dict(FULL, material=null_like)))

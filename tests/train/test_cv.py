@@ -1,0 +1,89 @@
+"""Cross-validation: resources -> parallel runs, the summary table, and a real 2-fold run on the
+feature cache (built once, shared by the fold runs)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+
+from ilid_ray.models import TINY_MODEL
+from ilid_ray.testing.synthetic import SyntheticSpec, write_synthetic_dataset
+from ilid_ray.train.config import TrainConfig
+from ilid_ray.train.cv import format_summary, parallel_runs, summarise
+
+warnings.filterwarnings("ignore", message="building .* with RANDOM weights")
+
+
+def test_parallel_runs_follow_the_cluster():
+    cpu = TrainConfig.model_validate({"scaling": {"num_workers": 2, "cpus_per_worker": 1}})
+    assert parallel_runs(cpu, {"CPU": 2}) == 1
+    assert parallel_runs(cpu, {"CPU": 16}) == 6
+    gpu = TrainConfig.model_validate({"scaling": {"num_workers": 2, "use_gpu": True, "cpus_per_worker": 2}})
+    assert parallel_runs(gpu, {"CPU": 64, "GPU": 8}) == 4
+    fixed = TrainConfig.model_validate({"cv": {"max_parallel": 3}})
+    assert parallel_runs(fixed, {"CPU": 1}) == 3
+
+
+def test_summary_takes_each_folds_last_epoch():
+    rows = [
+        {"variant": "coop", "fold": "0", "epoch": 1, "split": "val", "top1": 0.1, "top3": 0.3, "f1": 0.1},
+        {"variant": "coop", "fold": "0", "epoch": 2, "split": "val", "top1": 0.5, "top3": 0.7, "f1": 0.4},
+        {"variant": "coop", "fold": "1", "epoch": 2, "split": "val", "top1": 0.3, "top3": 0.5, "f1": 0.2},
+        {"variant": "coop", "fold": "1", "epoch": 2, "split": "train", "top1": 0.9, "top3": 1.0, "f1": 0.9},
+        {"variant": "zeroshot", "fold": "0", "epoch": 0, "split": "val", "top1": 0.05, "top3": 0.1, "f1": 0.0},
+    ]
+    summary = summarise(rows)
+    assert summary["coop"]["folds"] == 2
+    assert summary["coop"]["top1"] == pytest.approx(0.4) and summary["coop"]["top1_std"] == pytest.approx(0.1)
+    assert summary["zeroshot"]["top1"] == pytest.approx(0.05)
+    table = format_summary(summary)
+    assert table.splitlines()[1].startswith("CoOp") and "zero-shot CLIP" in table
+
+
+def test_fold_configs():
+    cfg = TrainConfig.model_validate({"output": {"storage_path": "s3://b/runs"}, "data": {"label_field": "material"}})
+    run = cfg.for_fold("coopia", 4)
+    assert run.data.val_folds == [4] and 4 not in run.data.effective_train_folds
+    assert run.output.storage_path == "s3://b/runs/cv-material" and run.run_name == "coopia-fold4"
+    with pytest.raises(ValueError, match="baseline"):
+        TrainConfig.model_validate({"cv": {"variants": ["zeroshot"]}})
+
+
+@pytest.mark.slow
+def test_two_fold_cv_on_the_feature_cache(ray_local, tmp_path):
+    from ilid_ray.train.cv import cross_validate
+    from ilid_ray.train.features import ensure_feature_cache
+
+    write_synthetic_dataset(tmp_path / "data", SyntheticSpec(samples=120, image_size=32, shard_size=60,
+                                                             folds=3, missing_labels=1))
+    cfg = TrainConfig.model_validate({
+        "model": {"name": TINY_MODEL, "pretrained": None},
+        "data": {"root": str(tmp_path / "data"), "folds": 3, "batch_size": 32, "crop_scale": [0.6, 1.0]},
+        "optim": {"lr": 0.5, "epochs": 2, "warmup_epochs": 1},
+        "scaling": {"num_workers": 1, "cpus_per_worker": 0.5},
+        "feature_cache": {"enabled": True, "views": 2},
+        "eval": {"train_split": False, "tsne_samples": 0},
+        "output": {"storage_path": str(tmp_path / "runs"), "name": "cv", "progress": False},
+        "cv": {"variants": ["clipadapter"], "folds": [0, 1]},  # 2 CPUs here: one run at a time
+    })
+    out = cross_validate(cfg)
+
+    assert {r["final"]["variant"] for r in out.runs} == {"clipadapter"} and len(out.runs) == 2
+    assert out.summary["clipadapter"]["folds"] == 2 and out.summary["zeroshot"]["folds"] == 2
+    rows = json.loads((tmp_path / "runs/cv/metrics.json").read_text())["rows"]
+    assert {(r["variant"], r["fold"]) for r in rows} == {("clipadapter", "0"), ("clipadapter", "1"),
+                                                         ("zeroshot", "0"), ("zeroshot", "1")}
+    for name in ("summary.json", "curves.png", "metrics.csv", "clipadapter-fold0/model.safetensors",
+                 "clipadapter-fold1/curves.png"):
+        assert (tmp_path / "runs/cv" / name).stat().st_size > 0
+    # one cache, built before the runs and reused by both (its record is unchanged)
+    caches = list((tmp_path / "runs/feature-cache").iterdir())
+    assert len(caches) == 1
+    record = json.loads((caches[0] / "_cache.json").read_text())
+    assert record["rows"] == 120 and record["views"] == 2
+    from ilid_ray.models import preprocess_config
+
+    _, again = ensure_feature_cache(cfg, preprocess_config(TINY_MODEL, None))
+    assert again == record
