@@ -52,6 +52,15 @@ def test_batched_constrained_generation_gives_schema_valid_json(engine, product_
             assert row["reject_stage"] == "extract" and row["reject_reason"].startswith("missing label")
 
 
+def test_torch_threads_follow_the_cpu_budget(engine):
+    import torch
+
+    from ilid_ray.dataset.extract.transformers_engine import cpu_budget
+
+    assert torch.get_num_threads() == 1  # the engine was built with the default num_cpus=1
+    assert cpu_budget(ExtractConfig(num_cpus=2.5)) == 2 and cpu_budget(ExtractConfig(num_cpus=0.5)) == 1
+
+
 def test_paper_sampling_is_seeded_and_stays_inside_the_grammar(engine, product_rows):
     import xgrammar as xgr
 
