@@ -15,6 +15,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
+LabelSelector = dict[str, str]
+"""A Ray label selector, e.g. {"ilid.io/pool": "gpu"}: where a stage's tasks or actors may run
+(nodes get labels from the cluster config: `labels:` in the launcher YAML or KubeRay group spec)."""
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -95,6 +100,7 @@ class CrawlConfig(StrictModel):
     max_redirects: int = 5  # a longer chain (or a loop) rejects the page
     max_page_bytes: int = 16 * 1024 * 1024  # larger pages and sitemaps are cancelled
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"  # Scrapy's, inside crawl tasks
+    label_selector: LabelSelector | None = None
 
 
 class ExtractConfig(StrictModel):
@@ -105,17 +111,23 @@ class ExtractConfig(StrictModel):
     max_new_tokens: int = 160
     batch_size: int = 16
     concurrency: int | tuple[int, int] = 1  # replicas, or an autoscaling (min, max) pair
-    num_gpus: float = 0.0  # per replica
-    num_cpus: float = 1.0
+    num_gpus: float = 0.0  # per replica (vLLM: per tensor-parallel worker, i.e. per placement bundle)
+    num_cpus: float = 1.0  # per replica (vLLM: per placement bundle)
     structured_output: bool = True  # constrain decoding to the five-field JSON schema
     seed: int = 0
     # vLLM only
     tensor_parallel_size: int = 1
     max_model_len: int = 2048
-    dtype: str = "auto"
+    dtype: str = "auto"  # vLLM on CPU bundles: "auto" means float32
     chat_template: str | None = None
-    python: str | None = None  # interpreter of the environment that has vLLM (e.g. .venv-vllm/bin/python)
+    # Interpreter of the environment that has vLLM. None: $ILID_VLLM_PYTHON, else .venv-vllm/bin/python
+    # in the repository root (scripts/setup-vllm-env.sh), else this interpreter if it has vLLM.
+    python: str | None = None
     engine_kwargs: dict[str, Any] = Field(default_factory=dict)
+    runtime_env: dict[str, Any] = Field(default_factory=dict)  # extra Ray runtime env of the vLLM actors
+    accelerator_type: str | None = None  # e.g. "H100": place vLLM replicas on that GPU type only
+    placement_strategy: Literal["PACK", "STRICT_PACK", "SPREAD", "STRICT_SPREAD"] = "PACK"  # one replica's bundles
+    label_selector: LabelSelector | None = None  # where the LLM replicas run (e.g. the GPU pool)
 
 
 class PostfilterConfig(StrictModel):
@@ -132,6 +144,7 @@ class DownloadConfig(StrictModel):
     max_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 80_000_000  # decompression-bomb guard
     max_redirects: int = 5
+    label_selector: LabelSelector | None = None
     image_size: int = 512
     image_format: Literal["jpg", "png"] = "jpg"
     jpeg_quality: int = 95

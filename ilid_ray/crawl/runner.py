@@ -141,7 +141,8 @@ def crawl_catalogs(specs: list[CatalogSpec], crawl_cfg: CrawlConfig, network_cfg
     from ilid_ray.runtime import init_ray
 
     init_ray()  # no-op when the caller already connected
-    task = ray.remote(max_calls=1, max_retries=0, num_cpus=CRAWL_TASK_CPUS)(_crawl_to_store)
+    task = ray.remote(max_calls=1, max_retries=0, num_cpus=CRAWL_TASK_CPUS,
+                      label_selector=crawl_cfg.label_selector)(_crawl_to_store)
     paths = {spec.name: raw_path(build_id, spec.name) for spec in specs}
     todo = [spec for spec in specs if not store.exists(paths[spec.name])]
     for spec in specs:

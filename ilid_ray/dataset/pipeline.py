@@ -90,7 +90,8 @@ def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list
                         batch_format="pyarrow")
     ds = ds.map_batches(rows_stage(download_rows, cfg=cfg.download, network=cfg.network),
                         batch_format="pyarrow", batch_size=cfg.dataset.block_rows,
-                        compute=ray.data.TaskPoolStrategy(size=cfg.download.concurrency))
+                        compute=ray.data.TaskPoolStrategy(size=cfg.download.concurrency),
+                        label_selector=cfg.download.label_selector)
     ds = ds.map_batches(rows_stage(dedupe.dedupe_images, claim=claim), batch_format="pyarrow")
     return ds.map_batches(
         rows_stage(shard_rows, store=store, build_id=build.build_id, image_format=cfg.download.image_format,
