@@ -23,11 +23,27 @@ open_clip on import.
 """
 
 from ilid_ray.models.adapted import AdaptedCLIP
-from ilid_ray.models.base import (TINY_MODEL, PretrainedWeightsMissing, create_frozen_clip, preprocess_config,
-                                  register_model_configs, resolve_pretrained)
-from ilid_ray.models.checkpoint import (WEIGHTS_FILE, checkpoint_info, load_clip, save_trainable,
-                                        write_checkpoint_to)
-from ilid_ray.models.variants import DISPLAY_NAMES, VARIANTS, VariantConfig, canonical_variant
+from ilid_ray.models.base import (
+                                  TINY_MODEL,
+                                  PretrainedWeightsMissing,
+                                  create_frozen_clip,
+                                  preprocess_config,
+                                  register_model_configs,
+                                  resolve_pretrained,
+)
+from ilid_ray.models.checkpoint import (
+                                  WEIGHTS_FILE,
+                                  checkpoint_info,
+                                  load_clip,
+                                  save_trainable,
+                                  write_checkpoint_to,
+)
+from ilid_ray.models.variants import (
+                                  DISPLAY_NAMES,
+                                  VARIANTS,
+                                  VariantConfig,
+                                  canonical_variant,
+)
 
 register_model_configs()
 

@@ -36,9 +36,9 @@ def _pretrained(value: str | None) -> str | None:
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Training YAML (configs/train/*.yaml).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override, e.g. optim.epochs=5.")
+@click.option("-o", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override, e.g. optim.epochs=5.")
 @click.option("--variant", help="coop | clipadapter | coopia | coopiata")
 @click.option("--name", help="Run name (re-use a name to continue that run from its last checkpoint).")
 @click.option("--resume-from", help="Start from this checkpoint folder (local or s3://).")
@@ -54,8 +54,8 @@ def train(config_path, overrides, variant, name, resume_from, workers):
 
 
 @click.command()
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--set", "overrides", multiple=True, metavar="KEY=VALUE")
 @click.option("--variants", help="Comma-separated trained variants (default: the config's cv.variants).")
 @click.option("--folds", help="Comma-separated held-out folds (default: all).")
 def cv(config_path, overrides, variants, folds):
@@ -115,8 +115,9 @@ def eval_run(root, checkpoint, folds, label_field, max_words, batch_size, model_
 
 
 @eval_group.command(name="prompts")
-@click.option("--images", "folder", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--images", "--folder", "folder", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--prompt", "prompts", multiple=True, help="A prompt (repeat), e.g. --prompt steel --prompt brass.")
+@click.option("--prompts", "prompt_list", help='Comma-separated prompts, e.g. "steel,aluminium,brass".')
 @click.option("--prompts-file", type=click.Path(exists=True, dir_okay=False), help="One prompt per line.")
 @click.option("--checkpoint", help="Trained checkpoint to compare with zero-shot CLIP.")
 @click.option("--expected", type=click.Path(exists=True, dir_okay=False),
@@ -124,11 +125,11 @@ def eval_run(root, checkpoint, folds, label_field, max_words, batch_size, model_
 @click.option("--model-name", default="ViT-B-16", show_default=True)
 @click.option("--pretrained", default="openai", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
-def eval_prompts(folder, prompts, prompts_file, checkpoint, expected, model_name, pretrained, device):
+def eval_prompts(folder, prompts, prompt_list, prompts_file, checkpoint, expected, model_name, pretrained, device):
     """Score a folder of photos against prompts: zero-shot vs a checkpoint (the paper's Table 2)."""
     from ilid_ray.train.scoring import format_prompt_table, score_prompts
 
-    listed = list(prompts)
+    listed = list(prompts) + [p.strip() for p in (prompt_list or "").split(",") if p.strip()]
     if prompts_file:
         listed += [line.strip() for line in Path(prompts_file).read_text().splitlines() if line.strip()]
     result = score_prompts(folder, listed, checkpoint, model_name=model_name, pretrained=_pretrained(pretrained),

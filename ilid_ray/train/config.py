@@ -75,6 +75,7 @@ class ScalingSection(StrictModel):
     use_gpu: bool = False
     cpus_per_worker: float = 1.0  # leave CPUs for Ray Data's read/augment tasks on small machines
     gpus_per_worker: float = 1.0  # with use_gpu
+    label_selector: dict[str, str] | None = None  # node labels for the workers (and the cache encoder)
 
 
 class FeatureCacheSection(StrictModel):

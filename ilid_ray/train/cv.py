@@ -125,5 +125,6 @@ def format_summary(summary: dict[str, Any]) -> str:
     for variant, stats in sorted(summary.items(), key=lambda kv: -kv[1].get("top1", -math.inf)):
         cells = [f"{stats.get(m, float('nan')):.4f}±{stats.get(m + '_std', float('nan')):.3f}"
                  for m in ("top1", "top3", "f1")]
-        lines.append(f"{DISPLAY_NAMES.get(variant, variant):<16}{stats['folds']:>6}" + "".join(f"{c:>16}" for c in cells))
+        name = DISPLAY_NAMES.get(variant, variant)
+        lines.append(f"{name:<16}{stats['folds']:>6}" + "".join(f"{c:>16}" for c in cells))
     return "\n".join(lines)

@@ -82,6 +82,20 @@ def gather_accumulators(acc: EvalAccumulator) -> EvalAccumulator:
     return merged
 
 
+def gather_embeddings(embeddings: dict[str, np.ndarray], limit: int) -> dict[str, np.ndarray]:
+    """The first `limit` collected samples over all workers (rank order)."""
+    import torch.distributed as dist
+
+    from ilid_ray.train.loss import distributed
+
+    if not distributed():
+        return embeddings
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, embeddings)
+    return {k: np.concatenate([p[k] for p in parts if len(p["label"])] or [embeddings[k]])[:limit]
+            for k in embeddings}
+
+
 @torch.no_grad()
 def score_batches(model, batches: Iterable[tuple[list[str], torch.Tensor | None, torch.Tensor | None]],
                   ks: list[int], collect: int = 0) -> tuple[EvalAccumulator, dict[str, Any]]:
@@ -117,7 +131,7 @@ def history_to_table(history: list[dict[str, Any]], run: str, fold: str) -> list
     (one per epoch, split and model), the zero-shot baseline as variant "zeroshot" at epoch 0."""
     rows: list[dict[str, Any]] = []
     for entry in history:
-        for name, value in entry.items():
+        for name in entry:
             parts = name.split("/")
             if len(parts) == 2 and parts[1] == "top1":
                 split = parts[0]

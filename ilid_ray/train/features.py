@@ -109,7 +109,7 @@ def ensure_feature_cache(cfg: TrainConfig, preprocess_cfg: dict[str, Any]) -> tu
     encoded = rows.map_batches(
         EncodeViews, batch_size=fc.batch_size, batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(size=fc.encoder_concurrency),
-        num_gpus=1 if cfg.scaling.use_gpu else 0,
+        num_gpus=1 if cfg.scaling.use_gpu else 0, label_selector=cfg.scaling.label_selector,
         fn_constructor_kwargs={"model_name": cfg.model.name, "pretrained": cfg.model.pretrained,
                                "cache_dir": cfg.model.cache_dir, "preprocess_cfg": preprocess_cfg,
                                "views": fc.views, "crop_scale": tuple(cfg.data.crop_scale),

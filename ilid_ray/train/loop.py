@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from ilid_ray.models.checkpoint import WEIGHTS_FILE, parse_checkpoint
 from ilid_ray.storage import Store
 from ilid_ray.train.config import OptimSection, TrainConfig
 from ilid_ray.train.data import usable_rows
-from ilid_ray.train.evaluate import flat_metrics, gather_accumulators, score_batches
+from ilid_ray.train.evaluate import flat_metrics, gather_accumulators, gather_embeddings, score_batches
 from ilid_ray.train.loss import distributed, gathered_contrastive_loss, sum_gradients, sum_scalar
 
 STATE_FILE = "train_state.pt"
@@ -117,17 +117,33 @@ def save_run_state(folder: Path, model: AdaptedCLIP, optimizer, scaler, epoch: i
     torch.save({"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict() if scaler else {},
                 "epoch": epoch}, folder / STATE_FILE)
     (folder / HISTORY_FILE).write_text(json.dumps(history))
-    if embeddings is not None and len(embeddings["label"]):
+    if embeddings and len(embeddings.get("label", ())):
         np.savez(folder / EMBEDDINGS_FILE, **embeddings)
 
 
-def load_run_state(location: str, storage=None) -> tuple[dict, dict, dict, list[dict]]:
-    """(trainable tensors, checkpoint info, optimizer/scaler/epoch, history) of a checkpoint folder."""
-    store = Store(location, storage)
-    state, info = parse_checkpoint(store.get_bytes(WEIGHTS_FILE))
-    train_state = torch.load(io.BytesIO(store.get_bytes(STATE_FILE)), map_location="cpu", weights_only=True)
-    history = json.loads(store.get_bytes(HISTORY_FILE))
-    return state, info, train_state, history
+def checkpoint_reader(checkpoint) -> Callable[[str], bytes]:
+    """Read a Ray Train checkpoint's files by name through its own filesystem (local or S3), without
+    listing or downloading the folder."""
+    fs, base = checkpoint.filesystem, checkpoint.path.rstrip("/")
+
+    def read(name: str) -> bytes:
+        try:
+            with fs.open_input_stream(f"{base}/{name}") as stream:
+                return stream.read()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:  # pyarrow reports a missing S3 object as a generic OSError
+            raise FileNotFoundError(f"{base}/{name}: {exc}") from exc
+
+    return read
+
+
+def load_run_state(read: Callable[[str], bytes]) -> tuple[dict, dict, dict, list[dict]]:
+    """(trainable tensors, checkpoint info, optimizer/scaler/epoch, history) of a checkpoint, given
+    a reader of its files (`checkpoint_reader`, or `Store(folder).get_bytes` for a plain folder)."""
+    state, info = parse_checkpoint(read(WEIGHTS_FILE))
+    train_state = torch.load(io.BytesIO(read(STATE_FILE)), map_location="cpu", weights_only=True)
+    return state, info, train_state, json.loads(read(HISTORY_FILE))
 
 
 # --------------------------------------------------------------------------- the loop
@@ -143,8 +159,9 @@ def evaluate_splits(model: AdaptedCLIP, shards: dict[str, Any], cfg: TrainConfig
         acc, emb = score_batches(model, batches(shards[split], cfg.eval.batch_size, cached, False, rng, device,
                                                 skipped), cfg.eval.topk, collect if split == "val" else 0)
         metrics.update(flat_metrics(f"{prefix}{name}", gather_accumulators(acc).metrics()))
-        if split == "val":
-            embeddings = emb
+        metrics[f"{prefix}{name}/skipped"] = int(sum_scalar(sum(skipped.values()), device))
+        if split == "val" and collect:
+            embeddings = gather_embeddings(emb, collect)
     return metrics, embeddings
 
 
@@ -168,16 +185,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if use_amp else contextlib.nullcontext
 
     start_epoch, history = 0, []
-    checkpoint = ray.train.get_checkpoint()
-    resume_ctx = checkpoint.as_directory() if checkpoint else contextlib.nullcontext(cfg.output.resume_from)
-    with resume_ctx as location:
-        if location:
-            state, _, train_state, history = load_run_state(str(location), cfg.storage)
-            model.load_trainable_state_dict(state)
-            optimizer.load_state_dict(train_state["optimizer"])
-            if scaler and train_state.get("scaler"):
-                scaler.load_state_dict(train_state["scaler"])
-            start_epoch = int(train_state["epoch"])
+    checkpoint = ray.train.get_checkpoint()  # set when Ray Train restores this run
+    if checkpoint is not None or cfg.output.resume_from:
+        read = (checkpoint_reader(checkpoint) if checkpoint is not None
+                else Store(cfg.output.resume_from, cfg.storage).get_bytes)
+        state, _, train_state, history = load_run_state(read)
+        model.load_trainable_state_dict(state)
+        optimizer.load_state_dict(train_state["optimizer"])
+        if scaler and train_state.get("scaler"):
+            scaler.load_state_dict(train_state["scaler"])
+        start_epoch = int(train_state["epoch"])
 
     shards = {name: ray.train.get_dataset_shard(name) for name in ("train", "val", "train_eval")
               if name in config["datasets"]}

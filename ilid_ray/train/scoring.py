@@ -17,7 +17,7 @@ import torch
 
 from ilid_ray.models import AdaptedCLIP, VariantConfig, load_clip
 from ilid_ray.train.data import decode_image, iter_local_samples
-from ilid_ray.train.evaluate import EvalAccumulator, score_batches
+from ilid_ray.train.evaluate import score_batches
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 

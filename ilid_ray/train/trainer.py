@@ -20,7 +20,7 @@ from ilid_ray.runtime import init_ray
 from ilid_ray.storage import Store
 from ilid_ray.train.config import TrainConfig
 from ilid_ray.train.evaluate import history_to_table, write_metric_files
-from ilid_ray.train.loop import EMBEDDINGS_FILE, HISTORY_FILE, train_loop_per_worker
+from ilid_ray.train.loop import EMBEDDINGS_FILE, HISTORY_FILE, checkpoint_reader, train_loop_per_worker
 from ilid_ray.train.plots import accuracy_curves_png, tsne_png
 
 EVAL_SPLITS = ("val", "train_eval")
@@ -72,12 +72,23 @@ def build_datasets(cfg: TrainConfig, preprocess_cfg: dict[str, Any]) -> tuple[di
     return split_datasets(cfg.data, preprocess_cfg, cfg.storage, cfg.eval.train_split), False
 
 
+# S3 client settings (no credentials) that workers must share with the driver: the endpoint of an
+# S3-compatible store, the region, and the checksum mode (servers that do not understand aws-chunked
+# uploads, like s3rver, need AWS_REQUEST_CHECKSUM_CALCULATION=when_required in every writing process)
+WORKER_ENV = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION",
+              "AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION")
+
+
 def _run_config(cfg: TrainConfig):
+    import os
+
     from ray.train import CheckpointConfig, RunConfig
 
     fs, base = Store(cfg.output.storage_path, cfg.storage).arrow_filesystem()
+    env = {k: os.environ[k] for k in WORKER_ENV if os.environ.get(k)}
     return RunConfig(name=cfg.run_name, storage_path=base, storage_filesystem=fs,
-                     checkpoint_config=CheckpointConfig(num_to_keep=cfg.output.keep_checkpoints))
+                     checkpoint_config=CheckpointConfig(num_to_keep=cfg.output.keep_checkpoints),
+                     worker_runtime_env={"env_vars": env} if env else None)
 
 
 def fit(cfg: TrainConfig) -> RunOutputs:
@@ -101,7 +112,7 @@ def fit(cfg: TrainConfig) -> RunOutputs:
         train_loop_per_worker,
         train_loop_config={"train": cfg.model_dump(mode="json"), "cached": cached, "datasets": list(datasets)},
         scaling_config=ScalingConfig(num_workers=cfg.scaling.num_workers, use_gpu=cfg.scaling.use_gpu,
-                                     resources_per_worker=resources),
+                                     resources_per_worker=resources, label_selector=cfg.scaling.label_selector),
         run_config=_run_config(cfg),
         datasets=datasets,
         dataset_config=_split_config(list(EVAL_SPLITS)),
@@ -115,12 +126,13 @@ def fit(cfg: TrainConfig) -> RunOutputs:
 def write_run_outputs(cfg: TrainConfig, checkpoint) -> RunOutputs:
     """Metric files, plots and the final model of a finished run, from its last checkpoint."""
     run = Store(f"{cfg.output.storage_path.rstrip('/')}/{cfg.run_name}", cfg.storage)
-    with checkpoint.as_directory() as folder:
-        ckpt = Store(str(folder))
-        history = json.loads(ckpt.get_bytes(HISTORY_FILE))
-        run.put_bytes(ckpt.get_bytes(WEIGHTS_FILE), WEIGHTS_FILE)
-        embeddings = (dict(np.load(io.BytesIO(ckpt.get_bytes(EMBEDDINGS_FILE)), allow_pickle=False))
-                      if ckpt.exists(EMBEDDINGS_FILE) else None)
+    read = checkpoint_reader(checkpoint)
+    history = json.loads(read(HISTORY_FILE))
+    run.put_bytes(read(WEIGHTS_FILE), WEIGHTS_FILE)
+    try:
+        embeddings = dict(np.load(io.BytesIO(read(EMBEDDINGS_FILE)), allow_pickle=False))
+    except FileNotFoundError:
+        embeddings = None  # no t-SNE samples were asked for
     folds = "+".join(str(f) for f in cfg.data.val_folds)
     rows = history_to_table(history, cfg.run_name, folds)
     final = {k: v for k, v in history[-1].items() if not k.startswith("zeroshot/")} if history else {}
@@ -129,7 +141,8 @@ def write_run_outputs(cfg: TrainConfig, checkpoint) -> RunOutputs:
     if embeddings is not None and len(embeddings["label"]) >= 3:
         plots.append(_put(run, "tsne.png", tsne_png(embeddings["image"], embeddings["text"], embeddings["label"],
                                                     f"{cfg.run_name}: held-out image (o) and text (^) embeddings")))
-    return RunOutputs(run_dir=run.root, model=run.uri(WEIGHTS_FILE), checkpoint=str(checkpoint.path),
+    ckpt_uri = f"s3://{checkpoint.path}" if checkpoint.filesystem.type_name == "s3" else str(checkpoint.path)
+    return RunOutputs(run_dir=run.root, model=run.uri(WEIGHTS_FILE), checkpoint=ckpt_uri,
                       metrics=metrics, plots=plots, rows=rows, final=final)
 
 

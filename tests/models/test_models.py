@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ilid_ray.models import (TINY_MODEL, VARIANTS, AdaptedCLIP, PretrainedWeightsMissing, VariantConfig,
-                             canonical_variant, checkpoint_info, create_frozen_clip, load_clip, save_trainable)
+from ilid_ray.models import (
+    TINY_MODEL,
+    VARIANTS,
+    AdaptedCLIP,
+    PretrainedWeightsMissing,
+    VariantConfig,
+    canonical_variant,
+    checkpoint_info,
+    create_frozen_clip,
+    load_clip,
+    save_trainable,
+)
 from ilid_ray.models.prompt import encode_token_embeddings
 
-warnings.filterwarnings("ignore", message="building .* with RANDOM weights")
+pytestmark = pytest.mark.filterwarnings("ignore:building .* with RANDOM weights")
 
 
 def tiny(variant: str | VariantConfig = "zeroshot", seed: int = 0) -> AdaptedCLIP:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import random
-import warnings
 
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -13,7 +13,7 @@ from ilid_ray.cli import main
 from ilid_ray.models import TINY_MODEL, load_clip, save_trainable
 from ilid_ray.testing.synthetic import SyntheticSpec, render_shape, write_synthetic_dataset
 
-warnings.filterwarnings("ignore", message="building .* with RANDOM weights")
+pytestmark = pytest.mark.filterwarnings("ignore:building .* with RANDOM weights")
 
 
 def trained_checkpoint(tmp_path) -> str:
@@ -34,7 +34,7 @@ def test_eval_prompts_table(tmp_path):
     expected = tmp_path / "expected.json"
     expected.write_text(json.dumps({"a.png": "red square", "b.jpg": "blue circle"}))
     result = CliRunner().invoke(main, [
-        "eval", "prompts", "--images", str(folder), "--prompt", "red square", "--prompt", "blue circle",
+        "eval", "prompts", "--folder", str(folder), "--prompts", "red square, blue circle",
         "--prompt", "green cross", "--checkpoint", trained_checkpoint(tmp_path), "--expected", str(expected)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

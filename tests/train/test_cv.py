@@ -4,7 +4,6 @@ feature cache (built once, shared by the fold runs)."""
 from __future__ import annotations
 
 import json
-import warnings
 
 import pytest
 
@@ -13,7 +12,7 @@ from ilid_ray.testing.synthetic import SyntheticSpec, write_synthetic_dataset
 from ilid_ray.train.config import TrainConfig
 from ilid_ray.train.cv import format_summary, parallel_runs, summarise
 
-warnings.filterwarnings("ignore", message="building .* with RANDOM weights")
+pytestmark = pytest.mark.filterwarnings("ignore:building .* with RANDOM weights")
 
 
 def test_parallel_runs_follow_the_cluster():

@@ -15,8 +15,16 @@ from ilid_ray.dataset.records import MANIFEST_SCHEMA
 from ilid_ray.models import TINY_MODEL, preprocess_config
 from ilid_ray.storage import Store
 from ilid_ray.testing.synthetic import SyntheticSpec, write_synthetic_dataset
-from ilid_ray.train.data import (UNKNOWN_FOLD, dataset_source, iter_local_samples, label_text, parse_samples,
-                                 select_folds, transform_images, usable_rows)
+from ilid_ray.train.data import (
+    UNKNOWN_FOLD,
+    dataset_source,
+    iter_local_samples,
+    label_text,
+    parse_samples,
+    select_folds,
+    transform_images,
+    usable_rows,
+)
 
 
 def jpeg(size: int = 40) -> bytes:

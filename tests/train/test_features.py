@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+import pytest
 import torch
 
 from ilid_ray.models import TINY_MODEL, load_clip, preprocess_config
@@ -13,7 +12,7 @@ from ilid_ray.train.config import TrainConfig
 from ilid_ray.train.data import decode_image, iter_local_samples
 from ilid_ray.train.features import EncodeViews, cached_rows_with_labels, fingerprint
 
-warnings.filterwarnings("ignore", message="building .* with RANDOM weights")
+pytestmark = pytest.mark.filterwarnings("ignore:building .* with RANDOM weights")
 
 
 def batch_of(rows: list[dict]) -> dict[str, np.ndarray]:

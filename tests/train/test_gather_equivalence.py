@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ import torch
 from ilid_ray.models import TINY_MODEL, AdaptedCLIP, VariantConfig, create_frozen_clip
 from ilid_ray.testing.synthetic import render_shape
 
-warnings.filterwarnings("ignore", message="building .* with RANDOM weights")
+pytestmark = pytest.mark.filterwarnings("ignore:building .* with RANDOM weights")
 TEXTS = ["red square", "blue circle", "red square", "green cross", "blue circle", "red square",
          "yellow triangle", "green cross"]
 SPLITS = [(0, 5), (5, 8)]

@@ -5,7 +5,6 @@ model, metrics and plots; broken samples are counted; a re-run under the same na
 from __future__ import annotations
 
 import json
-import warnings
 
 import pytest
 
@@ -13,7 +12,7 @@ from ilid_ray.models import TINY_MODEL, load_clip
 from ilid_ray.testing.synthetic import SyntheticSpec, write_synthetic_dataset
 from ilid_ray.train.config import TrainConfig
 
-warnings.filterwarnings("ignore", message="building .* with RANDOM weights")
+pytestmark = pytest.mark.filterwarnings("ignore:building .* with RANDOM weights")
 EPOCHS = 20
 
 

@@ -23,6 +23,9 @@ from ilid_ray.dataset.extract.schema import LABEL_FIELDS
 
 STAGE = "extract"
 MAX_RAW_CHARS = 4000  # llm_raw kept per row: enough to debug a reject, bounded for the manifest
+# `decoding: paper`: the paper's sampling settings, shared by every LLM engine.
+PAPER_TEMPERATURE = 0.6
+PAPER_TOP_P = 0.9
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,10 @@ def make_engine(cfg: ExtractConfig) -> ExtractionEngine:
         from ilid_ray.dataset.extract.transformers_engine import TransformersEngine
 
         return TransformersEngine(cfg)
-    raise NotImplementedError(f"extract.engine={cfg.engine!r}: the vllm engine is the next task")
+    if cfg.engine == "vllm":
+        raise ValueError("extract.engine='vllm' runs as a ray.data.llm stage, not as a per-batch engine: "
+                         "use add_extraction_stage (see vllm_engine.py)")
+    raise ValueError(f"unknown extract.engine={cfg.engine!r}")
 
 
 class ExtractBatches:
@@ -142,10 +148,13 @@ def add_extraction_stage(ds, cfg: ExtractConfig):
     """`ds` (row-schema batches) -> the same rows with the five fields filled or rejected.
 
     Runs as an actor pool so each replica loads its model once; `num_gpus` per replica puts the
-    transformers engine on a GPU. Row count and schema are preserved.
+    transformers engine on a GPU. The vLLM engine is a ray.data.llm processor (`vllm_engine.py`).
+    Row count and schema are preserved.
     """
     if cfg.engine == "vllm":
-        raise NotImplementedError("extract.engine='vllm': the vllm engine is the next task")
+        from ilid_ray.dataset.extract.vllm_engine import add_vllm_extraction_stage
+
+        return add_vllm_extraction_stage(ds, cfg)
     return ds.map_batches(
         ExtractBatches,
         fn_constructor_kwargs={"cfg": cfg},

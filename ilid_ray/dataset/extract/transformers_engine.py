@@ -19,13 +19,10 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, LogitsProcessorLi
                           TopPLogitsWarper)
 
 from ilid_ray.config import ExtractConfig
-from ilid_ray.dataset.extract.engine import ExtractionEngine, ExtractionRequest
+from ilid_ray.dataset.extract.engine import PAPER_TEMPERATURE, PAPER_TOP_P, ExtractionEngine, ExtractionRequest
 from ilid_ray.dataset.extract.grammar import GrammarConstraint, compile_schema_grammar
 from ilid_ray.dataset.extract.models import ModelNotAvailable, resolve_model
 from ilid_ray.dataset.extract.prompt import PROMPT_VERSION
-
-PAPER_TEMPERATURE = 0.6
-PAPER_TOP_P = 0.9
 
 
 def pick_device(num_gpus: float) -> torch.device:

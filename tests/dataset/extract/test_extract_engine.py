@@ -10,7 +10,7 @@ import pytest
 
 from ilid_ray.config import ExtractConfig
 from ilid_ray.dataset import records
-from ilid_ray.dataset.extract.engine import (ExtractionEngine, ExtractionRequest, add_extraction_stage,
+from ilid_ray.dataset.extract.engine import (ExtractionEngine, ExtractionRequest,
                                              apply_answer, apply_answers, build_request, extract_rows, make_engine)
 from ilid_ray.dataset.extract.prompt import build_messages
 
@@ -120,9 +120,7 @@ def test_build_request_tolerates_missing_data():
     assert request.data == () and "Label: Hinge" in request.messages[1]["content"]
 
 
-def test_vllm_is_the_next_task():
-    cfg = ExtractConfig(engine="vllm")
-    with pytest.raises(NotImplementedError, match="vllm"):
-        make_engine(cfg)
-    with pytest.raises(NotImplementedError, match="vllm"):
-        add_extraction_stage(None, cfg)
+def test_vllm_is_a_ray_data_llm_stage_not_a_per_batch_engine():
+    # its stage is tested in test_vllm_engine.py (rows) and test_vllm_build.py (a real build)
+    with pytest.raises(ValueError, match="ray.data.llm stage"):
+        make_engine(ExtractConfig(engine="vllm"))
