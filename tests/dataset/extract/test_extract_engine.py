@@ -121,6 +121,6 @@ def test_build_request_tolerates_missing_data():
 
 
 def test_vllm_is_a_ray_data_llm_stage_not_a_per_batch_engine():
-    # its stage is tested in test_vllm_engine.py (rows) and test_vllm_build.py (a real build)
+    # its stage: test_vllm_rows.py (rows, config) and test_vllm_engine.py (a real build)
     with pytest.raises(ValueError, match="ray.data.llm stage"):
         make_engine(ExtractConfig(engine="vllm"))
