@@ -152,7 +152,8 @@ class DownloadConfig(StrictModel):
 
 class DatasetConfig(StrictModel):
     root: str = "./ilid-data"  # local folder / file:// URL, or s3://bucket/prefix
-    shard_size: int = 1000  # samples per shard at most
+    shard_size: int = 1000  # samples per shard (all but the last shard of each writer are full)
+    shard_writers: int = 2  # actors that buffer samples into shards; each holds up to shard_size images
     block_rows: int = 64  # rows per Ray Data block between stages: the unit of parallelism
     folds: int = 6
     fold_seed: int = 0

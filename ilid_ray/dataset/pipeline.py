@@ -1,7 +1,8 @@
 """The build as one streaming Ray Data pipeline over the stage functions.
 
     raw records -> prefilter -> dedupe URL -> extract (LLM) -> postfilter -> download + resize
-                -> dedupe image -> shards (+ fragments)  ==>  driver: rejects, counts -> commit
+                -> dedupe image -> shard writers (full shards + fragments)
+                ==>  driver: rejects, counts, flush the writers -> commit
 
 Each stage is a plain `rows -> rows` function (testable on a list of dicts); `rows_stage` lifts it
 to a Ray Data batch function over Arrow tables in the one row schema. Rejected rows ride along to
@@ -28,9 +29,8 @@ from ilid_ray.dataset.builds import Build
 from ilid_ray.dataset.manifest import Versions
 from ilid_ray.dataset.download import download_rows
 from ilid_ray.dataset.extract.engine import add_extraction_stage
-from ilid_ray.dataset.records import (OK, REJECT_SCHEMA, REJECTED, RESUMED, assign_fold, from_table, is_ok,
-                                      reject_record, to_table)
-from ilid_ray.dataset.shards import write_shard
+from ilid_ray.dataset.records import OK, REJECT_SCHEMA, REJECTED, RESUMED, from_table, reject_record, to_table
+from ilid_ray.dataset.shard_writers import ShardWriter, send_to_writers
 from ilid_ray.dataset.stats import top_words_png
 from ilid_ray.storage import Store
 
@@ -60,22 +60,7 @@ def rows_stage(fn: Callable[..., list[dict]], **kwargs: Any) -> Callable[[pa.Tab
     return apply
 
 
-def shard_rows(rows: list[dict], store: Store, build_id: str, image_format: str, folds: int,
-               fold_seed: int) -> list[dict]:
-    """Write the accepted rows of one batch as one shard; drop image bytes from everything after."""
-    accepted = [r for r in rows if is_ok(r)]
-    for row in accepted:
-        row["fold"] = assign_fold(row["id"], folds, fold_seed)
-    if accepted:
-        shard_of = {m["id"]: m["shard"] for m in write_shard(accepted, store, build_id, image_format)}
-        for row in accepted:
-            row["shard"] = shard_of[row["id"]]
-    for row in rows:
-        row["image"] = None
-    return rows
-
-
-def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list[str], registry):
+def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list[str], registry, writers: list):
     """The lazy Ray Data dataset of the build (nothing runs until it is consumed)."""
     import ray
 
@@ -93,10 +78,15 @@ def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list
                         compute=ray.data.TaskPoolStrategy(size=cfg.download.concurrency),
                         label_selector=cfg.download.label_selector)
     ds = ds.map_batches(rows_stage(dedupe.dedupe_images, claim=claim), batch_format="pyarrow")
-    return ds.map_batches(
-        rows_stage(shard_rows, store=store, build_id=build.build_id, image_format=cfg.download.image_format,
-                   folds=cfg.dataset.folds, fold_seed=cfg.dataset.fold_seed),
-        batch_format="pyarrow", batch_size=cfg.dataset.shard_size)
+    return ds.map_batches(rows_stage(send_to_writers, writers=writers), batch_format="pyarrow")
+
+
+def start_shard_writers(cfg: BuildConfig, store: Store, build: Build) -> list:
+    import ray
+
+    writer = ray.remote(ShardWriter).options(num_cpus=0, label_selector=cfg.download.label_selector)
+    return [writer.remote(store, build.build_id, cfg.download.image_format, cfg.dataset.shard_size,
+                          cfg.dataset.folds, cfg.dataset.fold_seed) for _ in range(cfg.dataset.shard_writers)]
 
 
 def count_rows(store: Store, raw_paths: list[str]) -> int:
@@ -122,7 +112,9 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
     crawl_s = time.time() - started
 
     registry = ray.remote(dedupe.KeyRegistry).options(num_cpus=0).remote(build.known_keys())
-    ds = build_pipeline(cfg, store, build, raw_paths, registry)
+    writers = start_shard_writers(cfg, store, build)
+    ds = build_pipeline(cfg, store, build, raw_paths, registry, writers)
+    accepted: set[str] = set()
 
     status: Counter[str] = Counter()
     rejected_per_stage: Counter[str] = Counter()
@@ -142,11 +134,17 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
                     if row["status"] == REJECTED:
                         rejected_per_stage[row["reject_stage"]] += 1
                     elif row["status"] == OK:
+                        accepted.add(row["id"])
                         provenance[(row["model"], row["prompt_version"])] += 1
+        ray.get([w.flush.remote() for w in writers])
         seen = sum(status.values())
         if seen != crawled or set(status) - {OK, REJECTED, RESUMED}:
             raise AccountingError(f"build {build.build_id}: {crawled} records crawled but the pipeline "
                                   f"returned {seen} ({dict(status)}); nothing was committed")
+        unwritten = accepted - set(build.fragments().column("id").to_pylist())
+        if unwritten:
+            raise AccountingError(f"build {build.build_id}: {len(unwritten)} accepted samples are in no shard "
+                                  f"(e.g. {sorted(unwritten)[:3]}); nothing was committed")
         stats = {
             "build_id": build.build_id, "crawled": crawled, "accepted": status[OK], "rejected": status[REJECTED],
             "adopted_from_interrupted_attempt": status[RESUMED],
@@ -158,7 +156,8 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
         prompts = sorted({p for _, p in provenance if p})
         record = build.commit(pq.read_table(rejects_path), stats,
                               {"engine": cfg.extract.engine, "models": models, "prompt_versions": prompts})
-    ray.kill(registry)
+    for actor in (registry, *writers):
+        ray.kill(actor)
     manifest = Versions(store).manifest(record["version"])
     store.put_bytes(top_words_png(manifest), f"stats/{record['version']}-top-words.png")
     return BuildResult(store.root, build.build_id, record["version"], record, record["shards_added"])

@@ -23,7 +23,8 @@ from typing import Iterator
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ACCESS_KEY = SECRET_KEY = "S3RVER"
 REGION = "us-east-1"
-ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION")
+ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
+            "AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION")
 
 
 class S3ServerUnavailable(RuntimeError):
@@ -103,8 +104,11 @@ def s3rver(bucket: str = "ilid-test", start_timeout_s: float = 60.0) -> Iterator
     try:
         _wait_until_listening(proc, port, start_timeout_s, log)
         server = S3Server(endpoint_url=f"http://127.0.0.1:{port}", bucket=bucket, data_dir=data_dir)
+        # s3rver predates the SDKs' default request checksums and garbles uploads that carry them.
         os.environ.update(AWS_ENDPOINT_URL=server.endpoint_url, AWS_ACCESS_KEY_ID=ACCESS_KEY,
-                          AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION=REGION)
+                          AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_REGION=REGION,
+                          AWS_REQUEST_CHECKSUM_CALCULATION="when_required",
+                          AWS_RESPONSE_CHECKSUM_VALIDATION="when_required")
         server.client().create_bucket(Bucket=bucket)
         yield server
     finally:

@@ -147,9 +147,14 @@ class TrainConfig(StrictModel):
         data["model"]["variant"]["name"] = variant
         data["data"]["val_folds"] = [fold]
         data["data"]["train_folds"] = None
+        data["feature_cache"]["path"] = self.feature_cache_root  # every fold run shares one cache
         data["output"]["storage_path"] = self.cv_root
         data["output"]["name"] = f"{variant}-fold{fold}"
         return TrainConfig.model_validate(data)
+
+    @property
+    def feature_cache_root(self) -> str:
+        return self.feature_cache.path or f"{self.output.storage_path.rstrip('/')}/feature-cache"
 
     @property
     def cv_root(self) -> str:

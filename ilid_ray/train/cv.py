@@ -39,8 +39,7 @@ def parallel_runs(cfg: TrainConfig, cluster: dict[str, float]) -> int:
     if cfg.cv.max_parallel:
         return cfg.cv.max_parallel
     s = cfg.scaling
-    by_cpu = (cluster.get("CPU", 1) - 1) // max(1e-9, s.num_workers * s.cpus_per_worker + 1) + 1
-    fits = [by_cpu]
+    fits = [cluster.get("CPU", 1) // (s.num_workers * s.cpus_per_worker + 1)]
     if s.use_gpu:
         fits.append(cluster.get("GPU", 0) // max(1e-9, s.num_workers * s.gpus_per_worker))
     return max(1, int(min(fits)))

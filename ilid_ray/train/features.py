@@ -36,10 +36,6 @@ def fingerprint(cfg: TrainConfig, preprocess_cfg: dict[str, Any], shards: list[s
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def cache_root(cfg: TrainConfig) -> str:
-    return cfg.feature_cache.path or f"{cfg.output.storage_path.rstrip('/')}/feature-cache"
-
-
 def view_seed(key: str, view: int, seed: int) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}:{key}:{view}".encode(), digest_size=8).digest(), "big") >> 1
 
@@ -100,7 +96,7 @@ def ensure_feature_cache(cfg: TrainConfig, preprocess_cfg: dict[str, Any]) -> tu
 
     store, shards, keys = dataset_source(cfg.data.root, cfg.storage, cfg.data.max_shards)
     fp = fingerprint(cfg, preprocess_cfg, shards)
-    cache = Store(f"{cache_root(cfg)}/{fp}", cfg.storage)
+    cache = Store(f"{cfg.feature_cache_root}/{fp}", cfg.storage)
     if cache.exists(MARKER):
         return cache.root, json.loads(cache.get_bytes(MARKER))
     started = time.perf_counter()

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:building .* with RANDOM weights"
 def test_parallel_runs_follow_the_cluster():
     cpu = TrainConfig.model_validate({"scaling": {"num_workers": 2, "cpus_per_worker": 1}})
     assert parallel_runs(cpu, {"CPU": 2}) == 1
-    assert parallel_runs(cpu, {"CPU": 16}) == 6
+    assert parallel_runs(cpu, {"CPU": 16}) == 5  # each run: 2 worker CPUs + 1 for its data
     gpu = TrainConfig.model_validate({"scaling": {"num_workers": 2, "use_gpu": True, "cpus_per_worker": 2}})
     assert parallel_runs(gpu, {"CPU": 64, "GPU": 8}) == 4
     fixed = TrainConfig.model_validate({"cv": {"max_parallel": 3}})
@@ -46,6 +46,7 @@ def test_fold_configs():
     run = cfg.for_fold("coopia", 4)
     assert run.data.val_folds == [4] and 4 not in run.data.effective_train_folds
     assert run.output.storage_path == "s3://b/runs/cv-material" and run.run_name == "coopia-fold4"
+    assert run.feature_cache_root == cfg.feature_cache_root == "s3://b/runs/feature-cache"
     with pytest.raises(ValueError, match="baseline"):
         TrainConfig.model_validate({"cv": {"variants": ["zeroshot"]}})
 
@@ -60,7 +61,7 @@ def test_two_fold_cv_on_the_feature_cache(ray_local, tmp_path):
     cfg = TrainConfig.model_validate({
         "model": {"name": TINY_MODEL, "pretrained": None},
         "data": {"root": str(tmp_path / "data"), "folds": 3, "batch_size": 32, "crop_scale": [0.6, 1.0]},
-        "optim": {"lr": 0.5, "epochs": 2, "warmup_epochs": 1},
+        "optim": {"lr": 0.5, "epochs": 1, "warmup_epochs": 0},
         "scaling": {"num_workers": 1, "cpus_per_worker": 0.5},
         "feature_cache": {"enabled": True, "views": 2},
         "eval": {"train_split": False, "tsne_samples": 0},
@@ -79,7 +80,7 @@ def test_two_fold_cv_on_the_feature_cache(ray_local, tmp_path):
         assert (tmp_path / "runs/cv" / name).stat().st_size > 0
     # one cache, built before the runs and reused by both (its record is unchanged)
     caches = list((tmp_path / "runs/feature-cache").iterdir())
-    assert len(caches) == 1
+    assert len(caches) == 1 and not list(tmp_path.glob("runs/cv/**/_cache.json"))
     record = json.loads((caches[0] / "_cache.json").read_text())
     assert record["rows"] == 120 and record["views"] == 2
     from ilid_ray.models import preprocess_config
