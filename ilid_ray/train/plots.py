@@ -51,10 +51,10 @@ def accuracy_curves_png(rows: list[dict[str, Any]], title: str = "") -> bytes:
     for ax, metric in zip(axes, ("top1", "top3")):
         for i, (variant, (epochs, values)) in enumerate(sorted(mean_curves(rows, "val", metric).items())):
             colour = f"C{i}"
-            ax.plot(epochs, values, color=colour, label=DISPLAY_NAMES.get(variant, variant))
+            ax.plot(epochs, values, color=colour, marker="o", markersize=3, label=DISPLAY_NAMES.get(variant, variant))
             train = mean_curves(rows, "train", metric).get(variant)
             if train:
-                ax.plot(*train, color=colour, linestyle=":", alpha=0.6)
+                ax.plot(*train, color=colour, linestyle=":", marker="o", markersize=2, alpha=0.6)
         level = zero_shot_level(rows, "val", metric)
         if level is not None:
             ax.axhline(level, color="black", linestyle="--", label=f"zero-shot CLIP ({level:.2f})")
