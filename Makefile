@@ -3,13 +3,15 @@
 PYTHON ?= python3
 VENV := .venv
 VLLM_VENV := .venv-vllm
+# img2dataset, the image-fetch benchmark's baseline, pins webdataset/pandas/OpenCV apart from .venv
+IMG2DATASET_VENV := bench/.venv-img2dataset
 PIP := $(VENV)/bin/pip --disable-pip-version-check
 # CPU machines install the torch/torchvision pair that lies on this disk; GPU hosts drop the file.
 CONSTRAINTS ?= constraints/cpu.txt
 
 .PHONY: demo test setup browser clean-env
 
-setup: $(VENV)/.installed $(VLLM_VENV)/.installed node_modules/.installed browser
+setup: $(VENV)/.installed $(VLLM_VENV)/.installed $(IMG2DATASET_VENV)/.installed node_modules/.installed browser
 
 # Debian's chromium drives the page test (headless, never a downloaded browser).
 browser:
@@ -27,6 +29,11 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 $(VLLM_VENV)/.installed: scripts/setup-vllm-env.sh
 	PYTHON=$(PYTHON) VLLM_VENV=$(VLLM_VENV) scripts/setup-vllm-env.sh
 
+$(IMG2DATASET_VENV)/.installed:
+	$(PYTHON) -m venv $(IMG2DATASET_VENV)
+	$(IMG2DATASET_VENV)/bin/pip --disable-pip-version-check install -q img2dataset==1.47.0
+	touch $@
+
 node_modules/.installed: package.json
 	npm install --no-audit --no-fund --silent
 	touch $@
@@ -38,4 +45,4 @@ test: setup
 	$(VENV)/bin/python -m pytest
 
 clean-env:
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) $(VLLM_VENV) $(IMG2DATASET_VENV) node_modules
