@@ -13,6 +13,7 @@ replicated border (OpenCV's BORDER_REPLICATE), so the product is never distorted
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -153,18 +154,35 @@ def fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
     return (max(1, min(size, round(width * scale))), max(1, min(size, round(height * scale))))
 
 
+@functools.cache
+def _opencv():
+    """OpenCV, single-threaded: images are processed in parallel (threads, tasks), so OpenCV's own
+    thread pool would only oversubscribe the cores."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return cv2
+
+
 def resize_pad(img: Image.Image, size: int) -> Image.Image:
     """Scale the long side to `size` (up or down) and pad the short side symmetrically with the
-    replicated border, giving exactly `size` x `size` without distortion (the paper's resize)."""
+    replicated border, giving exactly `size` x `size` without distortion (the paper's resize).
+
+    OpenCV does the pixel work: area averaging when shrinking (no aliasing), bicubic when
+    enlarging. On the fixture catalogs' images its resize took a quarter of the time of PIL's
+    bicubic (resize + pad with the array conversions: ~60 %); resizing had been the download
+    stage's largest CPU cost per image.
+    """
+    cv2 = _opencv()
     new_w, new_h = fitted_size(*img.size, size)
-    if (new_w, new_h) != img.size:
-        img = img.resize((new_w, new_h), Image.Resampling.BICUBIC, reducing_gap=3.0)
-    if (new_w, new_h) == (size, size):
-        return img
     arr = np.asarray(img)
-    top, left = (size - new_h) // 2, (size - new_w) // 2
-    pad = ((top, size - new_h - top), (left, size - new_w - left)) + ((0, 0),) * (arr.ndim - 2)
-    return Image.fromarray(np.pad(arr, pad, mode="edge"), img.mode)
+    if (new_w, new_h) != img.size:
+        shrink = new_w < img.width
+        arr = cv2.resize(arr, (new_w, new_h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    if (new_w, new_h) != (size, size):
+        top, left = (size - new_h) // 2, (size - new_w) // 2
+        arr = cv2.copyMakeBorder(arr, top, size - new_h - top, left, size - new_w - left, cv2.BORDER_REPLICATE)
+    return Image.fromarray(arr, img.mode)
 
 
 def encode(img: Image.Image, fmt: str, quality: int = 95) -> bytes:

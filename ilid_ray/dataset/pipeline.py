@@ -60,6 +60,16 @@ def rows_stage(fn: Callable[..., list[dict]], **kwargs: Any) -> Callable[[pa.Tab
     return apply
 
 
+# CPUs a task of a light stage reserves: the row filters and the hand-off to the shard writers
+# spend milliseconds per block, and mostly wait on the registry or writer actors. Reserving a
+# whole CPU each would let them keep the download tasks (decode + resize) off the cores.
+LIGHT_STAGE_CPUS = 0.25
+
+
+def light_stage(ds, fn: Callable[..., list[dict[str, Any]]], **kwargs):
+    return ds.map_batches(rows_stage(fn, **kwargs), batch_format="pyarrow", num_cpus=LIGHT_STAGE_CPUS)
+
+
 def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list[str], registry, writers: list):
     """The lazy Ray Data dataset of the build (nothing runs until it is consumed)."""
     import ray
@@ -68,17 +78,16 @@ def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list
     fs, paths = store.arrow_paths(raw_paths)
     ds = ray.data.read_parquet(paths, filesystem=fs).repartition(target_num_rows_per_block=cfg.dataset.block_rows)
     trade_names = prefilter.compile_trade_names({c.name: c.trade_names for c in cfg.catalogs})
-    ds = ds.map_batches(rows_stage(prefilter.prefilter_rows, trade_names=trade_names), batch_format="pyarrow")
-    ds = ds.map_batches(rows_stage(dedupe.dedupe_urls, claim=claim), batch_format="pyarrow")
+    ds = light_stage(ds, prefilter.prefilter_rows, trade_names=trade_names)
+    ds = light_stage(ds, dedupe.dedupe_urls, claim=claim)
     ds = add_extraction_stage(ds, cfg.extract)
-    ds = ds.map_batches(rows_stage(postfilter.postfilter_rows, min_chars=cfg.postfilter.min_field_chars),
-                        batch_format="pyarrow")
+    ds = light_stage(ds, postfilter.postfilter_rows, min_chars=cfg.postfilter.min_field_chars)
     ds = ds.map_batches(rows_stage(download_rows, cfg=cfg.download, network=cfg.network),
                         batch_format="pyarrow", batch_size=cfg.dataset.block_rows,
                         compute=ray.data.TaskPoolStrategy(size=cfg.download.concurrency),
                         label_selector=cfg.download.label_selector)
-    ds = ds.map_batches(rows_stage(dedupe.dedupe_images, claim=claim), batch_format="pyarrow")
-    return ds.map_batches(rows_stage(send_to_writers, writers=writers), batch_format="pyarrow")
+    ds = light_stage(ds, dedupe.dedupe_images, claim=claim)
+    return light_stage(ds, send_to_writers, writers=writers)
 
 
 def start_shard_writers(cfg: BuildConfig, store: Store, build: Build) -> list:
