@@ -1,0 +1,210 @@
+"""Image fetch + resize + shard: ilid-ray's download and shard stages vs img2dataset, same URLs, same output.
+
+    python bench/image_fetch.py [--images 1000] [--processes 2] [--threads 16] [--shard-size 250]
+
+Both sides get the same list of image URLs (JPEG/PNG/WebP, 300x200 to 2000x1500) from the fixture
+server (a separate process, every image rendered into its cache first) and write the same output:
+WebDataset tars of 512x512 JPEGs (quality 95), the long side scaled to 512 and the rest padded
+("border"), `--shard-size` samples per tar, with the same parallelism: img2dataset with
+`--processes` processes x `--threads` threads (multiprocessing distributor); ilid-ray's
+`download_rows` (`--processes` Ray tasks x `--threads` threads) then the shard writers (`--processes`
+actors), the subset of the build pipeline after extraction, on a private local Ray instance started
+before the clock starts (its start-up is reported separately). Also the single-core floor: decode +
+resize alone on the same bytes, without any network, with ilid-ray's PIL path (JPEG draft decoding,
+bicubic) and with OpenCV (img2dataset's decoder and INTER_AREA). One JSON line, also written to
+bench/results/image_fetch.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from common import REPO, header, last_json_line, load_avg, run_measured, served_catalogs, write_result
+
+NAME = "image_fetch"
+IMG2DATASET = REPO / "bench" / ".venv-img2dataset" / "bin" / "img2dataset"
+SIZE = 512
+
+
+# --------------------------------------------------------------------------- ilid-ray side (child)
+
+
+def ours(urls_file: str, out_dir: str, processes: int, threads: int, shard_size: int, block_rows: int) -> None:
+    from common import init_local_ray, operator_stats
+
+    started = time.perf_counter()
+    ray = init_local_ray()
+    ray_init_s = time.perf_counter() - started
+
+    from ilid_ray.config import DownloadConfig, NetworkConfig
+    from ilid_ray.dataset import records
+    from ilid_ray.dataset.download import download_rows
+    from ilid_ray.dataset.pipeline import light_stage, rows_stage
+    from ilid_ray.dataset.shard_writers import ShardWriter, send_to_writers
+    from ilid_ray.storage import Store
+
+    urls = Path(urls_file).read_text().split()
+    rows = [records.raw_row(url, "bench", "bench", ["bench"], [url], "2026-01-01T00:00:00+00:00") for url in urls]
+    cfg = DownloadConfig(threads=threads, concurrency=processes, image_size=SIZE, image_format="jpg", jpeg_quality=95)
+    network = NetworkConfig(allow_private=["127.0.0.1/32"])
+    store = Store(out_dir)
+
+    started = time.perf_counter()
+    ds = ray.data.from_arrow(records.to_table(rows)).repartition(target_num_rows_per_block=block_rows)
+    ds = ds.map_batches(rows_stage(download_rows, cfg=cfg, network=network), batch_format="pyarrow",
+                        batch_size=block_rows, compute=ray.data.TaskPoolStrategy(size=processes))
+    writer = ray.remote(ShardWriter).options(num_cpus=0)
+    writers = [writer.remote(store, "bench", "jpg", shard_size, 6, 0) for _ in range(processes)]
+    ds = light_stage(ds, send_to_writers, writers=writers)  # as the build pipeline hands off
+    status = [s for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None)
+              for s in batch.column("status").to_pylist()]
+    ray.get([w.flush.remote() for w in writers])
+    work_s = time.perf_counter() - started
+    operators = operator_stats(ds)
+    ray.shutdown()
+    print(json.dumps({"ray_init_s": round(ray_init_s, 2), "work_s": round(work_s, 2), "ok": status.count(records.OK),
+                      "rejected": status.count(records.REJECTED), "operators": operators}), flush=True)
+
+
+# --------------------------------------------------------------------------- sides (parent)
+
+
+def count_samples(folder: Path) -> tuple[int, tuple[int, int] | None, int]:
+    """(JPEG members in all tars under folder, size of the first one, number of tars)."""
+    from PIL import Image
+
+    count, size = 0, None
+    tars = sorted(folder.rglob("*.tar"))
+    for path in tars:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                if member.name.endswith(".jpg"):
+                    count += 1
+                    if size is None:
+                        size = Image.open(io.BytesIO(tar.extractfile(member).read())).size
+    return count, size, len(tars)
+
+
+def run_ours(urls_file: Path, out: Path, args) -> dict:
+    cmd = [sys.executable, __file__, "--ours", str(urls_file), str(out), "--processes", str(args.processes),
+           "--threads", str(args.threads), "--shard-size", str(args.shard_size)]
+    stdout, wall, memory = run_measured(cmd)
+    side = last_json_line(stdout)
+    samples, size, tars = count_samples(out)
+    side.update(wall_s=round(wall, 2), samples=samples, output_size=size, tars=tars,
+                images_per_s=round(samples / side["work_s"], 2),
+                images_per_s_incl_startup=round(samples / wall, 2), memory=memory.as_dict(),
+                cpu_s_by_process=memory.top_cpu(),
+                parallelism=f"{args.processes} Ray tasks x {args.threads} threads + {args.processes} shard writers")
+    return side
+
+
+def run_img2dataset(urls_file: Path, out: Path, args) -> dict:
+    cmd = [str(IMG2DATASET), "--url_list", str(urls_file), "--input_format", "txt", "--output_folder", str(out),
+           "--output_format", "webdataset", "--image_size", str(SIZE), "--resize_mode", "border",
+           "--encode_format", "jpg", "--encode_quality", "95", "--processes_count", str(args.processes),
+           "--thread_count", str(args.threads), "--number_sample_per_shard", str(args.shard_size),
+           "--distributor", "multiprocessing", "--timeout", "15", "--enable_wandb", "False"]
+    _, wall, memory = run_measured(cmd)
+    stats = [json.loads(p.read_text()) for p in out.glob("*_stats.json")]
+    span = max(s["end_time"] for s in stats) - min(s["start_time"] for s in stats)
+    samples, size, tars = count_samples(out)
+    return {"work_s": round(span, 2), "wall_s": round(wall, 2), "samples": samples, "output_size": size,
+            "tars": tars, "failed": sum(s["failed_to_download"] + s["failed_to_resize"] for s in stats),
+            "images_per_s": round(samples / span, 2), "images_per_s_incl_startup": round(samples / wall, 2),
+            "memory": memory.as_dict(), "cpu_s_by_process": memory.top_cpu(),
+            "parallelism": f"{args.processes} processes x {args.threads} threads",
+            "work_s_is": "first shard's start to last shard's end, from img2dataset's own *_stats.json"}
+
+
+def floor(images: list[bytes]) -> dict:
+    """Single-core decode + resize (+ encode) on bytes already in memory: the CPU floor per image."""
+    import cv2
+    import numpy as np
+
+    from ilid_ray.dataset.imaging import decode, encode, resize_pad
+
+    cv2.setNumThreads(1)
+
+    def pil(data: bytes, with_encode: bool) -> None:
+        img = resize_pad(decode(data, 80_000_000, draft_size=SIZE).image, SIZE)
+        if with_encode:
+            encode(img, "jpg", 95)
+
+    def opencv(data: bytes, with_encode: bool) -> None:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        h, w = img.shape[:2]
+        scale = SIZE / max(h, w)
+        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        h, w = img.shape[:2]
+        img = cv2.copyMakeBorder(img, (SIZE - h) // 2, SIZE - h - (SIZE - h) // 2, (SIZE - w) // 2,
+                                 SIZE - w - (SIZE - w) // 2, cv2.BORDER_REPLICATE)
+        if with_encode:
+            cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+    out = {}
+    for name, fn in (("pil_draft", pil), ("opencv_area", opencv)):
+        for with_encode in (False, True):
+            started = time.process_time()
+            for data in images:
+                fn(data, with_encode)
+            cpu = time.process_time() - started
+            out[f"{name}{'_encode' if with_encode else ''}_per_cpu_s"] = round(len(images) / cpu, 1)
+    out["measured_as"] = "images per CPU-second of this one thread (process_time), bytes already in memory"
+    return out
+
+
+def fetch_all(urls: list[str]) -> list[bytes]:
+    return [urllib.request.urlopen(url, timeout=30).read() for url in urls]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--shard-size", type=int, default=250)
+    parser.add_argument("--block-rows", type=int, default=64)
+    parser.add_argument("--results-dir", default=None)
+    parser.add_argument("--ours", nargs=2, metavar=("URLS", "OUT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ours:
+        return ours(*args.ours, args.processes, args.threads, args.shard_size, args.block_rows)
+    if not IMG2DATASET.exists():
+        sys.exit(f"{IMG2DATASET} missing: python -m venv bench/.venv-img2dataset && "
+                 "bench/.venv-img2dataset/bin/pip install img2dataset==1.47.0")
+
+    result = header(NAME)
+    products = math.ceil(args.images / 1.5)  # products have 1 to 3 images
+    with tempfile.TemporaryDirectory(prefix="bench-images-") as tmp, \
+            served_catalogs(products, 4, all_images=True) as served:
+        work = Path(tmp)
+        urls = [u for page in sorted(served.image_urls) for u in served.image_urls[page]][:args.images]
+        urls_file = work / "urls.txt"
+        urls_file.write_text("\n".join(urls) + "\n")
+        formats = {ext: sum(u.endswith(ext) for u in urls) for ext in ("jpg", "png", "webp")}
+        result.update(images=len(urls), formats=formats, server_prewarm_s=served.prewarm_s,
+                      output=f"webdataset, {SIZE}x{SIZE} jpg q95, border resize, {args.shard_size} per tar")
+        result["img2dataset"] = run_img2dataset(urls_file, work / "img2dataset", args)
+        result["ilid_ray"] = run_ours(urls_file, work / "ours", args)
+        result["floor_single_core"] = floor(fetch_all(urls))
+    ours_, theirs = result["ilid_ray"], result["img2dataset"]
+    result["ratio_images_per_s_ours_vs_img2dataset"] = round(ours_["images_per_s"] / theirs["images_per_s"], 2)
+    result["ratio_incl_startup"] = round(ours_["images_per_s_incl_startup"] / theirs["images_per_s_incl_startup"], 2)
+    result["img2dataset_version"] = "1.47.0"
+    result["load_avg_end"] = load_avg()
+    write_result(NAME, result, args.results_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Regenerate the results table of BENCHMARKS.md from bench/results/*.json (one command).
+
+    python bench/table.py [--results-dir bench/results] [--output BENCHMARKS.md]
+
+Replaces the text between the `<!-- table:start -->` and `<!-- table:end -->` markers; every other
+part of the file is left as written. Benches listed in BENCHES without a result file yet get a row
+that links their script and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+REPO = Path(__file__).resolve().parents[1]
+START, END = "<!-- table:start -->", "<!-- table:end -->"
+HIGH_LOAD_PER_CPU = 2.0  # a 1-minute load above this many runnable tasks per core: flagged
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else "?"
+
+
+def _mb(side: dict, key: str = "peak_tree_pss_mb") -> str:
+    return _num(side.get("memory", {}).get(key), 0)
+
+
+def dataset_build(r: dict) -> str:
+    ray, ref, ratio = r.get("ray", {}), r.get("reference", {}), r.get("ratios", {})
+    return (f"{r.get('products')} products: ilid-ray {_num(ray.get('records_per_s'), 2)} records/s vs "
+            f"reference {_num(ref.get('records_per_s'), 2)} (**x{_num(ratio.get('end_to_end_speedup'), 2)}** "
+            f"end to end; crawl x{_num(ratio.get('crawl_speedup'), 2)}, after the crawl "
+            f"x{_num(ratio.get('after_crawl_speedup'), 2)}); peak tree PSS {_mb(ray)} MB vs {_mb(ref)} MB")
+
+
+def image_fetch(r: dict) -> str:
+    ours, theirs, floor = r.get("ilid_ray", {}), r.get("img2dataset", {}), r.get("floor_single_core", {})
+    return (f"{r.get('images')} images: ilid-ray {_num(ours.get('images_per_s'))} img/s vs img2dataset "
+            f"{_num(theirs.get('images_per_s'))} img/s "
+            f"(**x{_num(r.get('ratio_images_per_s_ours_vs_img2dataset'), 2)}**; with start-up "
+            f"x{_num(r.get('ratio_incl_startup'), 2)}); floor, 1 core, decode+resize: PIL draft "
+            f"{_num(floor.get('pil_draft_per_cpu_s'))}/s, OpenCV {_num(floor.get('opencv_area_per_cpu_s'))}/s "
+            f"(+ JPEG encode: {_num(floor.get('pil_draft_encode_per_cpu_s'))}/s, "
+            f"{_num(floor.get('opencv_area_encode_per_cpu_s'))}/s)")
+
+
+def memory_build(r: dict) -> str:
+    full = r.get("full", {})
+    ray, ref = full.get("ray", {}), full.get("reference", {})
+    text = (f"{_num(full.get('records'), 0)} records: ilid-ray tree PSS {_mb(ray)} MB (driver RSS "
+            f"{_mb(ray, 'peak_root_rss_mb')} MB, private {_mb(ray, 'peak_root_uss_mb')} MB), reference "
+            f"{_mb(ref)} MB (**x{_num(full.get('peak_tree_pss_ratio_ray_vs_reference'), 2)}**); "
+            f"{_num(ray.get('records_per_s'), 0)} vs {_num(ref.get('records_per_s'), 0)} records/s")
+    growth = r.get("growth_10x_records")
+    if growth:
+        text += (f"; 10x the records: driver private x{_num(growth.get('ray_driver_uss'), 2)}, Ray tree "
+                 f"x{_num(growth.get('ray_tree_pss'), 2)}, reference x{_num(growth.get('reference_tree_pss'), 2)}")
+    return text
+
+
+def extract_engines(r: dict) -> str:
+    engines = r.get("engines", {})
+    parts = [f"{name} {_num(e.get('records_per_s'), 3)} records/s ({_num(100 * (e.get('accepted_share') or 0), 0)}% "
+             f"accepted)" for name, e in engines.items()]
+    ratios = "; ".join(f"{k.replace('_records_per_s', '')} **x{_num(v, 2)}**"
+                       for k, v in r.get("ratios", {}).items() if k.endswith("records_per_s"))
+    return f"{r.get('records')} records, {r.get('model')}: " + ", ".join(parts) + (f"; {ratios}" if ratios else "")
+
+
+def feature_cache(r: dict) -> str:
+    return (f"{r.get('model')} {r.get('variant')}, {r.get('samples')} samples: "
+            f"{_num(r.get('train_samples_per_s_images'), 1)} -> {_num(r.get('train_samples_per_s_cached'), 1)} "
+            f"train samples/s (**x{_num(r.get('train_speedup'), 1)}**), epoch x{_num(r.get('epoch_speedup'), 1)}; "
+            f"cache build {_num(r.get('cache_build_s'), 0)} s, pays off after "
+            f"{_num(r.get('break_even_epochs'), 1)} epochs")
+
+
+def serve_latency(r: dict) -> str:
+    one, two = r.get("replicas_1", {}), r.get("replicas_2", {})
+    return (f"{r.get('requests')} requests, {r.get('concurrency')} clients: 1 replica "
+            f"{_num(one.get('requests_per_s'), 3)} req/s (p50 {_num(one.get('p50_s'), 2)} s), 2 replicas "
+            f"{_num(two.get('requests_per_s'), 3)} req/s (p50 {_num(two.get('p50_s'), 2)} s): "
+            f"**x{_num(r.get('throughput_ratio_2_vs_1'), 2)}**")
+
+
+def generic(r: dict) -> str:
+    """Top-level ratios/speedups of a bench this table has no formatter for."""
+    found = [f"{k} {_num(v, 2)}" for k, v in r.items()
+             if isinstance(v, (int, float)) and any(w in k for w in ("ratio", "speedup", "per_s"))]
+    return "; ".join(found) or "see the JSON file"
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    area: str
+    baseline: str
+    command: str  # default command, if the result file does not record one
+    figures: Callable[[dict], str] = generic
+
+
+BENCHES = (
+    Bench("dataset_build", "Dataset build, end to end",
+          "the ILID reference scripts' method (bench/reference_pipeline.py)", "python bench/dataset_build.py",
+          dataset_build),
+    Bench("image_fetch", "Image fetch + resize + shard", "img2dataset 1.47.0; single-core decode+resize floor",
+          "python bench/image_fetch.py", image_fetch),
+    Bench("memory_build", "Memory, 100k-record build (no images)", "the reference's whole-JSON-in-memory steps",
+          "python bench/memory_build.py", memory_build),
+    Bench("extract_engines", "LLM extraction engines", "the paper's one-item-at-a-time generate",
+          "python bench/extract_engines.py", extract_engines),
+    Bench("feature_cache", "Training: adapter epochs", "the same training without the feature cache",
+          "python bench/feature_cache.py", feature_cache),
+    Bench("serve_latency", "Serving: segmentation endpoint", "1 model replica vs 2",
+          "python bench/serve_latency.py", serve_latency),
+)
+
+
+def load_cell(r: dict) -> str:
+    start, end = r.get("load_avg_start") or r.get("load_avg_1m"), r.get("load_avg_end")
+    if isinstance(start, list) and end is None and len(start) == 2:  # serve_latency: [start, end] 1-min
+        start, end = [start[0]], [start[1]]
+    if not start:
+        return "not recorded"
+    cpus = (r.get("machine") or {}).get("cpus") or r.get("cpus") or 1
+    peak = max(start[0], end[0] if end else 0)
+    text = f"{start[0]:.1f} -> {end[0]:.1f}" if end else f"{start[0]:.1f}"
+    text += f" on {cpus} cores"
+    return text + (" **(high)**" if peak > HIGH_LOAD_PER_CPU * cpus else "")
+
+
+def rows(results_dir: Path) -> list[str]:
+    known = {b.name for b in BENCHES}
+    extra = sorted(p.stem for p in results_dir.glob("*.json") if p.stem not in known)
+    lines = ["| Benchmark | Baseline | Latest figures | Load avg (1 min, start -> end) | Command |",
+             "| --- | --- | --- | --- | --- |"]
+    for bench in [*BENCHES, *(Bench(n, n, "?", f"python bench/{n}.py") for n in extra)]:
+        path = results_dir / f"{bench.name}.json"
+        script = f"[bench/{bench.name}.py](bench/{bench.name}.py)"
+        if not path.exists():
+            lines.append(f"| {bench.area} ({script}) | {bench.baseline} | no result yet | | `{bench.command}` |")
+            continue
+        result = json.loads(path.read_text())
+        command = result.get("command") or bench.command
+        figures = f"{bench.figures(result)} ([json](bench/results/{bench.name}.json))"
+        lines.append(f"| {bench.area} ({script}) | {bench.baseline} | {figures} | {load_cell(result)} | `{command}` |")
+    return lines
+
+
+def render(markdown: str, table: list[str]) -> str:
+    if START not in markdown or END not in markdown:
+        raise ValueError(f"the file has no {START} ... {END} markers")
+    head, rest = markdown.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n" + "\n".join(table) + f"\n{END}{tail}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--results-dir", default=str(REPO / "bench" / "results"))
+    parser.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
+    args = parser.parse_args()
+    output = Path(args.output)
+    output.write_text(render(output.read_text(), rows(Path(args.results_dir))))
+    print(f"wrote the table of {output}")
+
+
+if __name__ == "__main__":
+    main()
