@@ -10,8 +10,8 @@ WebDataset tars of 512x512 JPEGs (quality 95), the long side scaled to 512 and t
 `download_rows` (`--processes` Ray tasks x `--threads` threads) then the shard writers (`--processes`
 actors), the subset of the build pipeline after extraction, on a private local Ray instance started
 before the clock starts (its start-up is reported separately). Also the single-core floor: decode +
-resize alone on the same bytes, without any network, with ilid-ray's PIL path (JPEG draft decoding,
-bicubic) and with OpenCV (img2dataset's decoder and INTER_AREA). One JSON line, also written to
+resize alone on the same bytes, without any network, with ilid-ray's path (PIL decoding with JPEG draft
+scaling, OpenCV resize) and with OpenCV (img2dataset's decoder and INTER_AREA). One JSON line, also written to
 bench/results/image_fetch.json.
 """
 
