@@ -50,9 +50,9 @@ def process_image(data: bytes, cfg: DownloadConfig) -> dict[str, Any]:
 
 class Downloader:
     """Callable batch stage (`rows -> rows`); one instance keeps its HTTP connection pools and
-    worker threads across batches, which is why Ray Data should run it in an actor pool
-    (`map_batches(Downloader, fn_constructor_args=(cfg, network), concurrency=cfg.concurrency)`):
-    repeated batches from the same catalog host reuse kept-alive connections."""
+    worker threads across the batches it is called with. The build runs `download_rows` as Ray
+    tasks (one instance per block); as an actor pool (`map_batches(Downloader, ...)`) repeated
+    batches from one catalog host would reuse kept-alive connections (not measured yet)."""
 
     def __init__(self, cfg: DownloadConfig, network: NetworkConfig, cpu_slots: int | None = None):
         self.cfg = cfg
