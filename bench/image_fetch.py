@@ -133,6 +133,7 @@ def floor(images: list[bytes]) -> dict:
     import numpy as np
 
     from ilid_ray.dataset.imaging import decode, encode, resize_pad
+    from reference_pipeline import resize_without_distortion
 
     cv2.setNumThreads(1)
 
@@ -143,12 +144,7 @@ def floor(images: list[bytes]) -> dict:
 
     def opencv(data: bytes, with_encode: bool) -> None:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        h, w = img.shape[:2]
-        scale = SIZE / max(h, w)
-        img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-        h, w = img.shape[:2]
-        img = cv2.copyMakeBorder(img, (SIZE - h) // 2, SIZE - h - (SIZE - h) // 2, (SIZE - w) // 2,
-                                 SIZE - w - (SIZE - w) // 2, cv2.BORDER_REPLICATE)
+        img = resize_without_distortion(img, SIZE, SIZE)
         if with_encode:
             cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
 

@@ -173,6 +173,8 @@ def resize_pad(img: Image.Image, size: int) -> Image.Image:
     bicubic (resize + pad with the array conversions: ~60 %); resizing had been the download
     stage's largest CPU cost per image.
     """
+    if img.size == (size, size):
+        return img
     cv2 = _opencv()
     new_w, new_h = fitted_size(*img.size, size)
     arr = np.asarray(img)
