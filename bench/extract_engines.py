@@ -50,7 +50,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from common import header, init_local_ray, load_avg, write_result  # noqa: E402
 
 from ilid_ray.config import ExtractConfig  # noqa: E402
-from ilid_ray.dataset import records  # noqa: E402
+from ilid_ray import records  # noqa: E402
 from ilid_ray.dataset.extract.engine import apply_answer, build_request, record_text  # noqa: E402
 from ilid_ray.dataset.extract.parse import parse_answer  # noqa: E402
 from ilid_ray.dataset.prefilter import compile_trade_names, prefilter_rows  # noqa: E402

@@ -47,7 +47,7 @@ def ours(urls_file: str, out_dir: str, processes: int, threads: int, shard_size:
     ray_init_s = time.perf_counter() - started
 
     from ilid_ray.config import DownloadConfig, NetworkConfig
-    from ilid_ray.dataset import records
+    from ilid_ray import records
     from ilid_ray.dataset.download import download_rows
     from ilid_ray.dataset.pipeline import light_stage, rows_stage
     from ilid_ray.dataset.shard_writers import ShardWriter, send_to_writers
@@ -132,7 +132,7 @@ def floor(images: list[bytes]) -> dict:
     import cv2
     import numpy as np
 
-    from ilid_ray.dataset.imaging import decode, encode, resize_pad
+    from ilid_ray.imaging import decode, encode, resize_pad
     from reference_pipeline import resize_without_distortion
 
     cv2.setNumThreads(1)

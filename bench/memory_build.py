@@ -42,7 +42,7 @@ def write_inputs(records: int, folder: Path) -> tuple[list[Path], list[Path], st
     written in chunks. Returns (parquet paths, json paths, the trade-name regex of the brand)."""
     import pyarrow.parquet as pq
 
-    from ilid_ray.dataset.records import ROW_SCHEMA, raw_row, to_table
+    from ilid_ray.records import ROW_SCHEMA, raw_row, to_table
     from ilid_ray.testing.products import brand_for, make_product
 
     products = [make_product("synthetic", 0, i) for i in range(DISTINCT_PRODUCTS)]
@@ -85,7 +85,7 @@ def ray_side(raw_dir: str, out_dir: str, trade_names: str, block_rows: int, extr
     from ilid_ray.dataset import dedupe, postfilter, prefilter
     from ilid_ray.dataset.extract.engine import add_extraction_stage
     from ilid_ray.dataset.pipeline import light_stage
-    from ilid_ray.dataset.records import MANIFEST_SCHEMA, REJECT_SCHEMA, OK, from_table, reject_record, sample_key
+    from ilid_ray.records import MANIFEST_SCHEMA, REJECT_SCHEMA, OK, from_table, reject_record, sample_key
     from ilid_ray.dataset.shards import manifest_row
 
     started = time.perf_counter()

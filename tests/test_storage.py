@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.shards import SAMPLE_FIELDS, iter_shard, write_shard
 from ilid_ray.dataset.wds import register_s3
 from ilid_ray.storage import Store

@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from ilid_ray.config import CatalogSpec, CrawlConfig, NetworkConfig
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.storage import Store
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from ilid_ray.catalogs.reader import read_product
 from ilid_ray.catalogs.record import ProductRecord
 from ilid_ray.config import CatalogSpec, CrawlConfig
 from ilid_ray.crawl.failures import failure_reason
-from ilid_ray.dataset import records
+from ilid_ray import records
 
 STAGE = "crawl"
 

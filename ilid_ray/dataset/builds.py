@@ -23,7 +23,7 @@ import pyarrow as pa
 from ilid_ray.dataset.dedupe import IN_BUILD, IN_DATASET
 from ilid_ray.dataset.manifest import (LATEST, Versions, read_json, read_parquet, version_name, write_json,
                                        write_parquet)
-from ilid_ray.dataset.records import MANIFEST_SCHEMA, REJECT_SCHEMA
+from ilid_ray.records import MANIFEST_SCHEMA, REJECT_SCHEMA
 from ilid_ray.dataset.stats import unique_counts
 from ilid_ray.storage import Store
 

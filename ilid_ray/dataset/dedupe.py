@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from ilid_ray.dataset.records import RESUMED, is_ok, reject
+from ilid_ray.records import RESUMED, is_ok, reject
 
 STAGE = "dedupe"
 

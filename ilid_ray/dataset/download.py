@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ilid_ray.config import DownloadConfig, NetworkConfig
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.fetch import FetchError, GuardedClient
-from ilid_ray.dataset.imaging import ImageError, decode, encode, resize_pad
+from ilid_ray.imaging import ImageError, decode, encode, resize_pad
 
 STAGE = "download"
 

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ilid_ray.dataset.records import MANIFEST_SCHEMA
+from ilid_ray.records import MANIFEST_SCHEMA
 from ilid_ray.storage import Store
 
 LATEST = "LATEST"

@@ -29,7 +29,7 @@ from ilid_ray.dataset.builds import Build
 from ilid_ray.dataset.manifest import Versions
 from ilid_ray.dataset.download import download_rows
 from ilid_ray.dataset.extract.engine import add_extraction_stage
-from ilid_ray.dataset.records import OK, REJECT_SCHEMA, REJECTED, RESUMED, from_table, reject_record, to_table
+from ilid_ray.records import OK, REJECT_SCHEMA, REJECTED, RESUMED, from_table, reject_record, to_table
 from ilid_ray.dataset.shard_writers import ShardWriter, send_to_writers
 from ilid_ray.dataset.stats import top_words_png
 from ilid_ray.storage import Store

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ilid_ray.dataset.records import FIELDS, for_ok_rows, reject
+from ilid_ray.records import FIELDS, for_ok_rows, reject
 
 STAGE = "postfilter"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from ilid_ray.dataset.records import for_ok_rows, reject
+from ilid_ray.records import for_ok_rows, reject
 
 STAGE = "prefilter"
 

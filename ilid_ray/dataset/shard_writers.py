@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from ilid_ray.dataset.records import is_ok
+from ilid_ray.records import is_ok
 from ilid_ray.dataset.shards import write_shard
 from ilid_ray.storage import Store
 

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.storage import Store
 
 # The `{key}.json` of every sample, in this order (the briefing's contract).

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ilid_ray.dataset.records import FIELDS
+from ilid_ray.records import FIELDS
 
 STOPWORDS = frozenset("a an and for in of on or the to with without x".split())
 _WORD = re.compile(r"[a-z][a-z\-]+")

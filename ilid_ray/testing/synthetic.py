@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw
 
-from ilid_ray.dataset.records import assign_fold, record_id, sample_key
+from ilid_ray.records import assign_fold, record_id, sample_key
 from ilid_ray.storage import Store
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 170, 60), "blue": (40, 70, 220), "yellow": (235, 200, 20),

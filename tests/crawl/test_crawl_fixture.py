@@ -10,7 +10,7 @@ import pytest
 
 from ilid_ray.config import CatalogSpec, CrawlConfig
 from ilid_ray.crawl.runner import CrawlError, crawl_catalog_isolated
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.testing.catalog import DISALLOWED_PREFIX, FixtureCatalog
 from ilid_ray.testing.server import CatalogServer
 

@@ -11,7 +11,7 @@ from ilid_ray.dataset.extract.prompt import PROMPT_VERSION
 from ilid_ray.dataset.extract.schema import EXTRACTION_SCHEMA
 from ilid_ray.dataset.manifest import Versions, read_parquet
 from ilid_ray.dataset.pipeline import run_build
-from ilid_ray.dataset.records import FIELDS
+from ilid_ray.records import FIELDS
 from ilid_ray.storage import Store
 from ilid_ray.testing.catalog import FixtureCatalog
 from ilid_ray.testing.server import CatalogServer

@@ -6,7 +6,7 @@ import pytest
 from ilid_ray.dataset.builds import Build, BuildConflict
 from ilid_ray.dataset.dedupe import IN_BUILD, IN_DATASET
 from ilid_ray.dataset.manifest import LATEST, Versions, diff, export_version, write_parquet
-from ilid_ray.dataset.records import MANIFEST_SCHEMA, REJECT_SCHEMA, record_id
+from ilid_ray.records import MANIFEST_SCHEMA, REJECT_SCHEMA, record_id
 from ilid_ray.storage import Store
 
 

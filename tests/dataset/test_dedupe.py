@@ -1,5 +1,5 @@
 from ilid_ray.dataset.dedupe import IN_BUILD, IN_DATASET, KeyRegistry, dedupe_images, dedupe_urls
-from ilid_ray.dataset.records import OK, REJECTED, RESUMED, raw_row
+from ilid_ray.records import OK, REJECTED, RESUMED, raw_row
 
 
 def row(url, sha=None):

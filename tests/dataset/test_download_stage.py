@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from ilid_ray.config import DownloadConfig, NetworkConfig
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.download import Downloader, download_rows
 from ilid_ray.testing import image_cases as img
 

@@ -4,7 +4,7 @@ import pytest
 
 from ilid_ray.dataset.postfilter import clean_field, postfilter_rows
 from ilid_ray.dataset.prefilter import clean_text, compile_trade_names, prefilter_rows
-from ilid_ray.dataset.records import OK, REJECTED, raw_row
+from ilid_ray.records import OK, REJECTED, raw_row
 
 
 def row(label, data, source="acme"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ilid_ray.dataset.imaging import (ImageError, decode, encode, fitted_size, magic_format, resize_pad,
+from ilid_ray.imaging import (ImageError, decode, encode, fitted_size, magic_format, resize_pad,
                                       to_rgb)
 from ilid_ray.testing import image_cases as images
 

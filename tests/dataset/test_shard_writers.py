@@ -3,7 +3,7 @@ import io
 
 from PIL import Image
 
-from ilid_ray.dataset.records import raw_row
+from ilid_ray.records import raw_row
 from ilid_ray.dataset.shard_writers import ShardWriter, writer_for
 from ilid_ray.dataset.shards import iter_shard
 from ilid_ray.storage import Store

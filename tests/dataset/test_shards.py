@@ -11,7 +11,7 @@ import tarfile
 import pyarrow.parquet as pq
 import pytest
 
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.shards import SAMPLE_FIELDS, MTIME, iter_shard, shard_name, write_shard
 from ilid_ray.storage import StorageError, Store
 from ilid_ray.testing import image_cases as img

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from ilid_ray.dataset.records import MANIFEST_SCHEMA
+from ilid_ray.records import MANIFEST_SCHEMA
 from ilid_ray.models import TINY_MODEL, preprocess_config
 from ilid_ray.storage import Store
 from ilid_ray.testing.synthetic import SyntheticSpec, write_synthetic_dataset

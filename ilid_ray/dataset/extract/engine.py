@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 
 from ilid_ray.config import ExtractConfig
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.extract.parse import parse_answer
 from ilid_ray.dataset.extract.prompt import build_messages
 from ilid_ray.dataset.extract.schema import LABEL_FIELDS

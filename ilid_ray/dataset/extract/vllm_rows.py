@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 import pyarrow as pa
 
 from ilid_ray.config import ExtractConfig
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.extract.engine import (PAPER_TEMPERATURE, PAPER_TOP_P, STAGE, apply_answer,
                                              build_request)
 from ilid_ray.dataset.extract.schema import schema_json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ilid_ray.dataset import records
+from ilid_ray import records
 
 # What the pre-filter hands the extractor: digits and trade names already gone.
 PRODUCTS = [

@@ -9,7 +9,7 @@ from typing import Sequence
 import pytest
 
 from ilid_ray.config import ExtractConfig
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.extract.engine import (ExtractionEngine, ExtractionRequest,
                                              apply_answer, apply_answers, build_request, extract_rows, make_engine)
 from ilid_ray.dataset.extract.prompt import build_messages

@@ -9,7 +9,7 @@ import random
 import jsonschema
 import pytest
 
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.extract import prompt
 from ilid_ray.dataset.extract.parse import parse_answer
 from ilid_ray.dataset.extract.schema import EXTRACTION_SCHEMA, FIELD_SPECS, SPECS, schema_json

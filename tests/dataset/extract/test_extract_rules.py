@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ilid_ray.config import ExtractConfig
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.extract.engine import extract_rows, make_engine
 from ilid_ray.dataset.extract.rules_engine import (RULES_MODEL, RULES_VERSION, RulesEngine, clean_label,
                                                    rules_answer, short_label)

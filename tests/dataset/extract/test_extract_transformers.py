@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from ilid_ray.config import ExtractConfig
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.extract.engine import add_extraction_stage, apply_answers, build_request
 from ilid_ray.dataset.extract.prompt import PROMPT_VERSION
 from ilid_ray.dataset.extract.schema import EXTRACTION_SCHEMA

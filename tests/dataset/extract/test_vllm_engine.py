@@ -15,7 +15,7 @@ import pytest
 import webdataset as wds
 
 from ilid_ray.config import BuildConfig
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.extract import vllm_env
 from ilid_ray.dataset.extract.prompt import PROMPT_VERSION
 from ilid_ray.dataset.extract.schema import EXTRACTION_SCHEMA, schema_json

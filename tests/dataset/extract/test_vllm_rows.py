@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from ilid_ray.config import ExtractConfig
-from ilid_ray.dataset import records
+from ilid_ray import records
 from ilid_ray.dataset.extract import vllm_env, vllm_rows
 from ilid_ray.dataset.extract.engine import STAGE, apply_answer
 from ilid_ray.dataset.extract.parse import parse_answer
