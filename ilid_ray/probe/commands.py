@@ -21,7 +21,8 @@ import click
               help="Allow these private addresses (repeatable), e.g. 127.0.0.1/32 for a local shop.")
 @click.option("--delay", default=1.0, show_default=True, help="Seconds between requests to the shop.")
 @click.option("--max-sitemaps", default=100, show_default=True, help="Read at most this many sitemaps.")
-def probe(url, pages, out, force, name, spec_path, config_path, allow_private, delay, max_sitemaps):
+@click.option("--verbose", is_flag=True, help="Show Scrapy's log (failures are in the report either way).")
+def probe(url, pages, out, force, name, spec_path, config_path, allow_private, delay, max_sitemaps, verbose):
     """Read a shop's robots.txt and sitemaps, sample product pages, and write a catalog spec.
 
     URL: the shop (its robots.txt is read), its robots.txt or a sitemap. With --dry-run SPEC the
@@ -44,8 +45,13 @@ def probe(url, pages, out, force, name, spec_path, config_path, allow_private, d
         network = network.model_copy(update={"allow_private": [*network.allow_private, *allow_private]})
     spec = None
     if spec_path:
-        specs = load_catalog_specs(spec_path)
-        spec = specs[0]
+        from ilid_ray.crawl.spider import spider_class
+
+        try:
+            spec = load_catalog_specs(spec_path)[0]
+            spider_class(spec)  # a custom spider that does not load fails here, not after the crawl
+        except ValueError as exc:  # pydantic's ValidationError included
+            raise click.ClickException(f"{spec_path}: {exc}") from exc
         job = ProbeJob([*spec.start_urls, *spec.sitemap_urls], spec.sitemap_follow, spec.product_url_pattern,
                        pages, max_sitemaps, delay_s=delay)
     else:
@@ -53,7 +59,7 @@ def probe(url, pages, out, force, name, spec_path, config_path, allow_private, d
             job = ProbeJob(probe_roots(url), pages=pages, max_sitemaps=max_sitemaps, delay_s=delay)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="URL") from exc
-    fetched = fetch_probe(job, crawl, network)
+    fetched = fetch_probe(job, crawl, network, "INFO" if verbose else "CRITICAL")
     if not fetched.listed:
         problems = "; ".join(f"{n.url}: {n.error}" for n in fetched.sitemaps.values() if n.error)
         raise click.ClickException(f"no sitemap listed any URL ({problems or 'nothing read'})")

@@ -5,7 +5,7 @@ resolver, robots.txt obeyed, size, redirect and retry caps) plus one request at 
 and a delay, and within explicit bounds: at most `max_sitemaps` sitemaps, `max_urls` listed URLs
 kept, `pages` product pages. Listed URLs are recorded, not fetched; when the sitemaps are read
 (spider idle) the sample is chosen from the product URLs (the given pattern, or the inferred
-family) that robots.txt allows on the shop's host, fetched and kept as HTML.
+family) that robots.txt allows on the shop's hosts, fetched and kept as HTML.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ from urllib.parse import urljoin, urlsplit
 from scrapy import Request, signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import TextResponse
+from scrapy.robotstxt import ProtegoRobotParser
 from scrapy.spiders import SitemapSpider
 
 from ilid_ray.config import CrawlConfig, NetworkConfig
 from ilid_ray.crawl.failures import failure_reason
 from ilid_ray.probe.readers import Page
-from ilid_ray.probe.urls import even_sample, product_family
+from ilid_ray.probe.urls import even_sample, product_family, shop_hosts
 
 MAX_PAGE_CHARS = 2_000_000  # HTML kept per sample page
 
@@ -58,9 +59,10 @@ class ProbeFetch:
     robots_txt: str | None = None
     robots_has_sitemaps: bool = False
     pattern: str | None = None  # product URL pattern the sample was drawn with
-    candidates: int = 0  # product URLs on the shop's host that robots.txt allows
+    candidates: int = 0  # product URLs on the shop's hosts that robots.txt allows
     disallowed: int = 0  # product URLs robots.txt forbids
     offhost: int = 0  # product URLs on other hosts (not sampled)
+    hosts: list[str] = field(default_factory=list)  # the shop's hosts (`shop_hosts`)
     sample: list[str] = field(default_factory=list)
     pages: list[Page] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # sample URL -> why no page came back
@@ -78,7 +80,7 @@ class ProbeSpider(SitemapSpider):
         self.sitemap_follow = list(job.follow)
         super().__init__(*args, **kwargs)
         self.result = ProbeFetch()
-        self.host = urlsplit(job.roots[0]).netloc
+        self.host = urlsplit(job.roots[0]).hostname or ""
         self._sampled = False
 
     @classmethod
@@ -144,11 +146,9 @@ class ProbeSpider(SitemapSpider):
                 yield fallback
 
     # ------------------------------------------------------------------ the sample
-    def _robots_allow(self):
+    def _robots_allow(self) -> Callable[[str], bool]:
         if not self.result.robots_txt:
             return lambda url: True
-        from scrapy.robotstxt import ProtegoRobotParser
-
         parser = ProtegoRobotParser(self.result.robots_txt.encode(), self)
         agent = self.settings.get("ROBOTSTXT_USER_AGENT") or self.settings.get("USER_AGENT")
         return lambda url: parser.allowed(url, agent)
@@ -178,14 +178,16 @@ class ProbeSpider(SitemapSpider):
 
 def choose_sample(result: ProbeFetch, job: ProbeJob, host: str, allowed: Callable[[str], bool]) -> list[str]:
     """Set the product pattern (the job's, else the inferred family's) and pick the sample: an even
-    spread over the product URLs on `host` that robots.txt allows. Fills the counts in `result`."""
+    spread over the product URLs on the shop's hosts (`shop_hosts`) that robots.txt allows. Fills
+    the counts in `result`."""
     listed = list(result.listed)
     family = product_family(listed) if job.product_pattern is None else None
     result.pattern = job.product_pattern or (family.pattern if family else None)
     if result.pattern is None:
         return []
     products = [u for u in listed if re.search(result.pattern, u)]
-    on_host = [u for u in products if urlsplit(u).netloc == host]
+    hosts = result.hosts = shop_hosts(products, host)
+    on_host = [u for u in products if urlsplit(u).hostname in hosts]
     candidates = [u for u in on_host if allowed(u)]
     result.offhost, result.disallowed = len(products) - len(on_host), len(on_host) - len(candidates)
     result.candidates = len(candidates)

@@ -123,11 +123,11 @@ def infer_spec(url: str, fetch: ProbeFetch, name: str | None = None) -> ProbeRep
 
     root = fetch_root(fetch, url)
     roots = {"start_urls": [root]} if root.endswith("/robots.txt") else {"sitemap_urls": [root]}
-    host = urlsplit(root).hostname or ""
+    hosts = fetch.hosts or [urlsplit(root).hostname or ""]
     notes["start_urls" if "start_urls" in roots else "sitemap_urls"] = [
         f"the probe read {len(fetch.sitemaps)} sitemaps from here"
         + (f" ({fetch.sitemaps_skipped} more not read: over the probe's cap)" if fetch.sitemaps_skipped else "")]
-    notes["allowed_domains"] = ["the probed host (add a shop's other hosts by hand)"]
+    notes["allowed_domains"] = ["the probed host and those with 10%+ of the product URLs (add others by hand)"]
 
     selectors, _ = propose_selectors(pages)
     rows = reader_coverage(pages, selectors)
@@ -135,7 +135,7 @@ def infer_spec(url: str, fetch: ProbeFetch, name: str | None = None) -> ProbeRep
     reader = _choose_reader(by_name)
     structured, chosen = by_name["structured"], by_name[reader]
     keep_selectors = selectors is not None and reader in ("structured", "selectors")
-    base = CatalogSpec(name=name or catalog_name(root), **roots, allowed_domains=[host],
+    base = CatalogSpec(name=name or catalog_name(root), **roots, allowed_domains=hosts,
                        product_url_pattern=pattern, sitemap_follow=follow, reader=reader,
                        selectors=selectors if keep_selectors else None)
     notes["reader"] = [f"inferred: usable records on {chosen.usable} of {fetched} sampled pages"

@@ -58,9 +58,9 @@ def _reasons(counter: Counter) -> str:
 
 def _row(row: ReaderCoverage, label: str, fetched: int) -> str:
     if not row.available:
-        return f"  {label:<22} {'n/a':>7}  {row.note}"
+        return f"  {label:<22} {'n/a':>7}  {row.note}".rstrip()
     detail = "; ".join(x for x in (row.note, _reasons(row.problems)) if x)
-    return f"  {label:<22} {f'{row.usable}/{fetched}':>7}  {detail}"
+    return f"  {label:<22} {f'{row.usable}/{fetched}':>7}  {detail}".rstrip()
 
 
 def coverage_table(report: ProbeReport) -> list[str]:

@@ -11,7 +11,7 @@ apart when one value holds most URLs (a site section: /products/ next to /blog/)
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 from urllib.parse import urlsplit, parse_qsl
@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, parse_qsl
 _EXT = re.compile(r"(?P<stem>.*?)(?P<ext>\.[A-Za-z][A-Za-z0-9]{0,4})?")
 _NUMBERED = re.compile(r"(?P<head>.*?)(?P<marker>[-_.~][A-Za-z]{0,2}|[A-Za-z]{0,2})(?P<num>\d+)")
 DOMINANT_SHARE = 0.5  # a segment value holding more than this share of its URLs is a section
+HOST_SHARE = 0.1  # a host with at least this share of the product URLs is one of the shop's
 
 
 def escape(text: str) -> str:
@@ -146,6 +147,14 @@ def product_family(urls: Iterable[str]) -> UrlFamily | None:
     """The largest family of at least two URLs (the shop's product pages), or None."""
     families = url_families(urls)
     return families[0] if families and len(families[0].urls) >= 2 else None
+
+
+def shop_hosts(products: list[str], root_host: str) -> list[str]:
+    """The probed host, then the hosts holding a sizeable share of the product URLs (a shop whose
+    robots.txt sits on example.com and its pages on www.example.com); a stray URL on some other
+    host does not make that host part of the shop."""
+    counts = Counter(urlsplit(u).hostname or "" for u in products)
+    return list(dict.fromkeys([root_host, *(h for h, n in counts.most_common() if h and n >= HOST_SHARE * len(products))]))
 
 
 def even_sample(urls: list[str], n: int) -> list[str]:

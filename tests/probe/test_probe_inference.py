@@ -18,7 +18,7 @@ from ilid_ray.probe.infer import check_spec, infer_spec, probe_roots
 from ilid_ray.probe.readers import Page, propose_selectors, reader_coverage, spec_readers
 from ilid_ray.probe.report import coverage_table, sitemap_tree, spec_yaml
 from ilid_ray.probe.titles import propose_trade_names
-from ilid_ray.probe.urls import even_sample, infer_sitemap_follow, product_family, url_families
+from ilid_ray.probe.urls import even_sample, infer_sitemap_follow, product_family, shop_hosts, url_families
 from ilid_ray.testing.catalog import FixtureCatalog
 from ilid_ray.testing.odd_paths import OddPathCatalog
 from ilid_ray.testing.products import brand_for, make_product
@@ -56,7 +56,7 @@ def offline_fetch(catalog: FixtureCatalog, pages: int = 30, job: ProbeJob | None
             node.kind, node.urls = "urlset", len(locs)
             fetch.listed.update((u, url) for u in locs)
     robots = Protego.parse(fetch.robots_txt)
-    for url in choose_sample(fetch, job, "127.0.0.1:8701", lambda u: robots.can_fetch(u, "ilid-ray")):
+    for url in choose_sample(fetch, job, "127.0.0.1", lambda u: robots.can_fetch(u, "ilid-ray")):
         reply = catalog.respond(url.removeprefix(BASE))
         if reply.status == 200:
             fetch.pages.append(Page(url, reply.body.decode()))
@@ -245,8 +245,16 @@ def test_cli_refuses_to_overwrite_and_needs_a_url(tmp_path):
     assert (tmp_path / "shop.yaml").read_text() == "name: x\n"
     result = CliRunner().invoke(main, ["catalog", "probe"])
     assert result.exit_code != 0 and "--dry-run" in result.output
+    (tmp_path / "bad.yaml").write_text("name: x\nsitemap_urls: [https://x/s.xml]\nreader: custom\nspider: no.such:Spider\n")
+    result = CliRunner().invoke(main, ["catalog", "probe", "--dry-run", str(tmp_path / "bad.yaml")])
+    assert result.exit_code == 1 and "cannot load spider 'no.such:Spider'" in result.output
 
 
 def test_spec_readers_match_the_schema():
     assert set(spec_readers()) >= {"structured", "selectors", "custom"}
     assert CatalogSpec(name="x", sitemap_urls=["https://x/s.xml"], reader=spec_readers()[0])
+
+
+def test_shop_hosts_are_the_probed_host_and_those_with_many_products():
+    products = [f"https://www.shop.example/p/{i}" for i in range(20)] + ["https://other.example/p/1"]
+    assert shop_hosts(products, "shop.example") == ["shop.example", "www.shop.example"]
