@@ -29,7 +29,8 @@ def probe(url, pages, out, force, name, spec_path, config_path, allow_private, d
     spec's own start URLs, sitemap rules and reader are measured instead.
     """
     from ilid_ray.config import CrawlConfig, NetworkConfig, load_build_config, load_catalog_specs
-    from ilid_ray.probe.fetch import ProbeJob, fetch_probe
+    from ilid_ray.probe.fetch import fetch_probe
+    from ilid_ray.probe.findings import ProbeJob
     from ilid_ray.probe.infer import check_spec, infer_spec, probe_roots
     from ilid_ray.probe.report import coverage_table, sitemap_tree, spec_yaml
 

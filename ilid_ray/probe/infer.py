@@ -13,9 +13,9 @@ from parsel import Selector
 
 from ilid_ray.catalogs.reader import read_product
 from ilid_ray.config import CatalogSpec
-from ilid_ray.probe.fetch import ProbeFetch
+from ilid_ray.probe.findings import ProbeFetch
 from ilid_ray.probe.readers import ReaderCoverage, coverage_of, propose_selectors, reader_coverage
-from ilid_ray.probe.titles import TradeNames, propose_trade_names
+from ilid_ray.probe.titles import propose_trade_names
 from ilid_ray.probe.urls import infer_sitemap_follow, url_families
 
 SITEMAP_SUFFIXES = (".xml", ".xml.gz")
@@ -28,7 +28,6 @@ class ProbeReport:
     products: list[str]  # listed URLs the spec's pattern matches
     readers: list[ReaderCoverage]  # structured, heuristic, selectors
     spec_row: ReaderCoverage  # the spec's own reading
-    trade: TradeNames | None = None
     notes: dict[str, list[str]] = field(default_factory=dict)  # spec field -> comment lines
     inferred: bool = True  # False: a given spec was checked (--dry-run)
 
@@ -161,7 +160,7 @@ def infer_spec(url: str, fetch: ProbeFetch, name: str | None = None) -> ProbeRep
                                 "and never in lower case: " + ", ".join(
                                     f"{n} x{trade.titles_with[n]}{'®' if n in trade.marked else ''}" for n in trade.names)]
     spec = CatalogSpec.model_validate(spec.model_dump())  # the schema's own checks
-    return ProbeReport(spec, fetch, products, rows, spec_coverage(pages, spec), trade, notes)
+    return ProbeReport(spec, fetch, products, rows, spec_coverage(pages, spec), notes)
 
 
 def fetch_root(fetch: ProbeFetch, url: str) -> str:
@@ -172,7 +171,7 @@ def fetch_root(fetch: ProbeFetch, url: str) -> str:
         if node.kind == "robots" and fetch.robots_has_sitemaps:
             return node.url
     fallback = [n.url for n in fetch.sitemaps.values() if n.kind in ("index", "urlset")
-                and (n.parent is None or fetch.sitemaps[n.parent].kind == "robots")]
+                and (n.parent is None or n.parent.endswith("/robots.txt"))]
     return fallback[0] if fallback else probe_roots(url)[0]
 
 
@@ -181,6 +180,4 @@ def check_spec(spec: CatalogSpec, fetch: ProbeFetch) -> ProbeReport:
     products = [u for u in fetch.listed if re.search(spec.product_url_pattern, u)]
     selectors = spec.selectors or propose_selectors(fetch.pages)[0]
     rows = reader_coverage(fetch.pages, selectors)
-    if spec.selectors is None and selectors is not None:
-        rows[-1].note = "proposed (the spec has none)"
     return ProbeReport(spec, fetch, products, rows, spec_coverage(fetch.pages, spec), inferred=False)

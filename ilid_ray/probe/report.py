@@ -72,7 +72,7 @@ def coverage_table(report: ProbeReport) -> list[str]:
              f"  {'product pages found':<22} {len(report.products):>7}",
              *([f"  {'  robots.txt disallows':<22} {fetch.disallowed:>7}"] if fetch.disallowed else []),
              *([f"  {'  on other hosts':<22} {fetch.offhost:>7}"] if fetch.offhost else []),
-             f"  {'sampled':<22} {len(fetch.sample):>7}",
+             f"  {'sampled':<22} {len(fetch.sample):>7}  of {fetch.candidates} on the shop's hosts, allowed",
              f"  {'fetched':<22} {fetched:>7}  {_reasons(failures)}".rstrip(),
              "  usable records, by reader:"]
     for row in report.readers:

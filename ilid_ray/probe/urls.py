@@ -129,7 +129,9 @@ def url_families(urls: Iterable[str]) -> list[UrlFamily]:
                 buckets: dict[tuple, list[tuple[Token, ...]]] = defaultdict(list)
                 for shape in groups:
                     if len(shape) == length:
-                        buckets[shape[:position] + shape[position + 1:]].append(shape)
+                        # a query string and a path segment never stand for each other
+                        key = (shape[:position] + shape[position + 1:], shape[position].kind == "query")
+                        buckets[key].append(shape)
                 for members in buckets.values():
                     merged = _to_merge(members, position, groups) if len(members) > 1 else []
                     if len(merged) < 2:

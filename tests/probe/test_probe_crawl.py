@@ -8,7 +8,8 @@ import pytest
 
 from ilid_ray.config import CrawlConfig
 from ilid_ray.crawl.runner import crawl_catalog_isolated
-from ilid_ray.probe.fetch import ProbeJob, fetch_probe_isolated
+from ilid_ray.probe.fetch import fetch_probe_isolated
+from ilid_ray.probe.findings import ProbeJob
 from ilid_ray.probe.infer import check_spec, infer_spec
 from ilid_ray.testing.catalog import FixtureCatalog
 from ilid_ray.testing.odd_paths import ODD_DISALLOWED_PREFIX, OddPathCatalog

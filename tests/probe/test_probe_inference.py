@@ -13,7 +13,7 @@ from protego import Protego
 from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 
 from ilid_ray.config import CatalogSpec, load_catalog_specs
-from ilid_ray.probe.fetch import ProbeFetch, ProbeJob, SitemapNode, choose_sample
+from ilid_ray.probe.findings import ProbeFetch, ProbeJob, SitemapNode, choose_sample
 from ilid_ray.probe.infer import check_spec, infer_spec, probe_roots
 from ilid_ray.probe.readers import Page, propose_selectors, reader_coverage, spec_readers
 from ilid_ray.probe.report import coverage_table, sitemap_tree, spec_yaml
