@@ -41,6 +41,7 @@ class ProbeSpider(SitemapSpider):
         self.result = ProbeFetch()
         self.host = urlsplit(job.roots[0]).hostname or ""
         self._sampled = False
+        self._reading: SitemapNode | None = None  # the sitemap being parsed
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -72,6 +73,7 @@ class ProbeSpider(SitemapSpider):
         if key.endswith("/robots.txt"):
             node.kind = "robots"
             self.result.robots_txt = response.text if isinstance(response, TextResponse) else ""
+        self._reading = node
         produced = list(super()._parse_sitemap(response) or ())
         for request in produced:
             if request.callback == self._parse_sitemap:
@@ -95,6 +97,13 @@ class ProbeSpider(SitemapSpider):
             body = self._get_sitemap_body(response)
             kind = response.headers.get("Content-Type", b"").decode("latin-1") or "no content type"
             node.kind, node.error = ("urlset", "empty") if body else ("error", f"not a sitemap ({kind})")
+
+    def _get_urls_from_sitemapindex(self, it):
+        """Scrapy's `sitemap_follow` filter, counting what it leaves out (a --dry-run shows it)."""
+        entries = list(it)
+        followed = list(super()._get_urls_from_sitemapindex(entries))
+        self._reading.unfollowed += len(entries) - len(followed)
+        return followed
 
     def on_sitemap_error(self, failure):
         key = failure.request.meta.get("sitemap", failure.request.url)

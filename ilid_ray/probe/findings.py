@@ -30,6 +30,7 @@ class SitemapNode:
     kind: str = "pending"  # robots | index | urlset | error
     children: list[str] = field(default_factory=list)
     urls: int = 0  # page URLs it lists
+    unfollowed: int = 0  # nested sitemaps it lists that `sitemap_follow` leaves out
     error: str = ""
 
 

@@ -34,7 +34,7 @@ def sitemap_tree(report: ProbeReport) -> list[str]:
         if node.kind == "urlset":
             what = f"{node.urls} URLs, {products.get(url, 0)} products"
         elif node.kind in ("index", "robots"):
-            what = f"{len(node.children)} sitemaps"
+            what = f"{len(node.children)} sitemaps" + (f", {node.unfollowed} not followed" if node.unfollowed else "")
         else:
             what = node.kind
         error = f"  ({node.error})" if node.error else ""

@@ -11,6 +11,7 @@ from ilid_ray.crawl.runner import crawl_catalog_isolated
 from ilid_ray.probe.fetch import fetch_probe_isolated
 from ilid_ray.probe.findings import ProbeJob
 from ilid_ray.probe.infer import check_spec, infer_spec
+from ilid_ray.probe.report import sitemap_tree
 from ilid_ray.testing.catalog import FixtureCatalog
 from ilid_ray.testing.odd_paths import ODD_DISALLOWED_PREFIX, OddPathCatalog
 from ilid_ray.testing.server import CatalogServer
@@ -30,33 +31,33 @@ def differences_that_are_not_allowed(catalog: FixtureCatalog, rows: list[dict]) 
 
 
 def test_the_inferred_spec_crawls_the_products_and_nothing_else(tmp_path):
-    odd = OddPathCatalog("odd-shop", n_products=24, markup="selectors", faults=True, seed=4)
-    mixed = FixtureCatalog("mixed-shop", n_products=24, markup="mixed", faults=True, seed=5)
-    with CatalogServer([odd, mixed]) as server:
+    catalog = OddPathCatalog("odd-shop", n_products=24, markup="selectors", faults=True, seed=4)
+    with CatalogServer(catalog) as server:
         network = server.network_config()
-        for catalog in (odd, mixed):
-            root = server.base_url(catalog.name) + "/"
-            fetched = fetch_probe_isolated(ProbeJob([root + "robots.txt"], pages=12, delay_s=0), FAST, network)
-            report = infer_spec(root, fetched, name=catalog.name)
-            out = tmp_path / f"{catalog.name}.parquet"
-            crawl = crawl_catalog_isolated(report.spec, FAST, network, out, "WARNING")
-            rows = pq.read_table(out).to_pylist()
+        root = server.base_url(catalog.name) + "/"
+        fetched = fetch_probe_isolated(ProbeJob([root + "robots.txt"], pages=12, delay_s=0), FAST, network)
+        report = infer_spec(root, fetched, name=catalog.name)
+        out = tmp_path / "raw.parquet"
+        crawl = crawl_catalog_isolated(report.spec, FAST, network, out, "WARNING")
+        rows = pq.read_table(out).to_pylist()
 
-            ok = {r["url"] for r in rows if r["status"] == "ok"}
-            assert ok == {u for u in catalog.expected if catalog.expected_crawl_reason(u) is None}
-            assert {r["url"] for r in rows} <= set(catalog.expected)  # no category, article, info page
-            assert differences_that_are_not_allowed(catalog, rows) == []
-            assert crawl.sitemap_errors == []
-            assert report.spec_row.usable == len(fetched.pages) - sum(
-                catalog.expected[p.url] in ("no_title", "no_image") for p in fetched.pages)
-        assert server.private_log == []
-        paths = [a.path for a in server.requests_for(odd.name)]
-        assert not [p for p in paths if p.startswith(ODD_DISALLOWED_PREFIX)]  # robots.txt obeyed throughout
-        assert not [p for p in paths if p.startswith("/media/")]
+        ok = {r["url"] for r in rows if r["status"] == "ok"}
+        assert ok == {u for u in catalog.expected if catalog.expected_crawl_reason(u) is None}
+        assert {r["url"] for r in rows} <= set(catalog.expected)  # no category, article, service page
+        assert differences_that_are_not_allowed(catalog, rows) == []
+        assert crawl.sitemap_errors == []
+        assert report.spec_row.usable == len(fetched.pages) - sum(
+            catalog.expected[p.url] in ("no_title", "no_image") for p in fetched.pages)
 
-        # --dry-run on the spec a person wrote reads the same sample the same way
-        spec = odd.spec()
+        # --dry-run on a spec a person wrote (opening only the assortment sitemaps) reads the sample the same way
+        spec = catalog.spec().model_copy(update={"sitemap_follow": ["/sitemap/sortiment-"]})
         job = ProbeJob(spec.start_urls, spec.sitemap_follow, spec.product_url_pattern, pages=12, delay_s=0)
         checked = check_spec(spec, fetch_probe_isolated(job, FAST, network))
-    assert len(checked.products) == len(odd.expected)
+        paths = [a.path for a in server.requests_for(catalog.name)]
+        assert server.private_log == []
+    assert not [p for p in paths if p.startswith(ODD_DISALLOWED_PREFIX)]  # robots.txt obeyed throughout
+    assert not [p for p in paths if p.startswith("/media/")]
+    assert len(checked.products) == len(catalog.expected)
+    assert not [u for u in checked.fetch.sitemaps if u.endswith("/cms.xml")]
+    assert "index   /sitemap.xml  3 sitemaps, 1 not followed" in "\n".join(sitemap_tree(checked))
     assert {r.reader: r.usable for r in checked.readers}["selectors"] == checked.spec_row.usable > 0
