@@ -9,7 +9,7 @@ import click
 
 COMMANDS = {
     "demo": ("ilid_ray.dataset.commands", "demo", "Run the whole build on the embedded default."),
-    "catalog": ("ilid_ray.testing.commands", "catalog", "Fixture catalog: serve it, write its specs."),
+    "catalog": ("ilid_ray.testing.commands", "catalog", "Probe a shop into a spec; serve the fixture catalogs."),
     "crawl": ("ilid_ray.crawl.commands", "crawl", "Crawl catalogs into raw records."),
     "build": ("ilid_ray.dataset.commands", "build", "Build or grow a dataset: crawl -> shards."),
     "dataset": ("ilid_ray.dataset.commands", "dataset", "Inspect a dataset: stats, history, diff, export."),

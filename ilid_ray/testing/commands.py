@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from ilid_ray.probe.commands import probe
 from ilid_ray.testing.catalog import FixtureCatalog
 
 STANDARD_MARKUPS = ("jsonld", "microdata", "selectors", "custom")
@@ -52,7 +53,7 @@ def with_common(fn):
 
 @click.group()
 def catalog() -> None:
-    """Deterministic fixture web catalogs (robots.txt, sitemaps, product pages, images)."""
+    """Probe a real shop into a catalog spec; serve the deterministic fixture catalogs."""
 
 
 @catalog.command()
@@ -93,3 +94,6 @@ def specs(n_products, markups, count, seed, faults, port_base, out):
         catalog_.bind(f"http://127.0.0.1:{port}", f"http://{PRIVATE_HOST}:{port_base + PRIVATE_PORT_OFFSET}")
     for path in write_spec_files([c.spec() for c in catalogs], Path(out)):
         click.echo(str(path))
+
+
+catalog.add_command(probe)  # onboarding a real shop: its own module, listed in this group
