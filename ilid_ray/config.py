@@ -56,6 +56,10 @@ class CatalogSpec(StrictModel):
     selectors: SelectorSpec | None = None
     spider: str | None = None  # "package.module:SpiderClass" for reader=custom
     max_pages: int | None = None  # overrides crawl.max_pages for this catalog
+    # reader structured/custom: read pages without product markup generically (found_by
+    # "heuristic") and fill a structured record's missing title or image ("json-ld+heuristic");
+    # false: such pages are rejected as "no product markup" / "no title" / "no image"
+    heuristic_fallback: bool = True
 
     @model_validator(mode="after")
     def _reader_needs(self) -> CatalogSpec:

@@ -40,6 +40,7 @@ def report(result) -> str:
         f"crawled  {stats['crawled']} records from {', '.join(record['catalogs'])}",
         f"added    {record['added']} samples in {len(result.shards)} new shard(s); total {record['total']}",
         f"rejected {record['rejected']} ({per_stage})",
+        f"readers  {', '.join(f'{k} {v}' for k, v in stats.get('found_by', {}).items()) or '-'}",
         f"shards   {result.root}/shards/{result.build_id}/",
         f"manifest {result.root}/manifest/{record['version']}.parquet",
         f"rejects  {result.root}/rejects/{result.build_id}.parquet",
