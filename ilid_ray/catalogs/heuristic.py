@@ -22,8 +22,9 @@ from ilid_ray.catalogs.text import absolute_image_urls, dedupe, element_blocks, 
 
 GALLERY_WORDS = re.compile(r"gallery|product[-_]?(?:image|media|photo|img)|zoom|main[-_]?image|"
                            r"pdp|fotorama|swiper|slider|carousel|landing|hero|primary[-_]?image", re.I)
-NOT_PRODUCT_WORDS = re.compile(r"logo|icon|sprite|badge|payment|flag|avatar|rating|stars?\b|"
-                               r"placeholder|spinner|loader|pixel|tracking|banner|trust|seal", re.I)
+# site furniture, never a product photo (not "star" or "seal": star knobs and seals are products)
+NOT_PRODUCT_WORDS = re.compile(r"logo|icon|sprite|badge|payment|avatar|rating|placeholder|spinner|"
+                               r"loader|tracking-pixel|banner", re.I)
 DESCRIPTION_WORDS = re.compile(r"description|product[-_]?(?:info|detail|text|copy|content)|"
                                r"long[-_]?text|pdp[-_]?text|overview|details", re.I)
 # the hi-res image first: zoom / large attributes of gallery scripts, then lazy-load, then src
@@ -103,6 +104,11 @@ def image_url(img: etree._Element) -> str | None:
         if value and not value.startswith("data:"):
             return value
     return None
+
+
+def is_site_image(url: str) -> bool:
+    """A logo, icon, badge or placeholder by its URL (a site-wide og:image is often the logo)."""
+    return bool(NOT_PRODUCT_WORDS.search(url.split("?")[0].rsplit("/", 1)[-1]))
 
 
 def _declared_size(img: etree._Element) -> int | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from parsel import Selector
 
-from ilid_ray.catalogs.heuristic import read_heuristic
+from ilid_ray.catalogs.heuristic import is_site_image, read_heuristic
 from ilid_ray.catalogs.page_parts import attribute_rows
 from ilid_ray.catalogs.record import ProductRecord
 from ilid_ray.catalogs.selectors import read_with_selectors
@@ -23,8 +23,10 @@ from ilid_ray.config import CatalogSpec
 
 
 def with_heuristic(record: ProductRecord | None, selector: Selector, base: str) -> ProductRecord | None:
-    """The generic reader where `record` is missing, or fills its missing title / image."""
-    if record is not None and record.label and record.image_urls and record.found_by != "opengraph":
+    """The generic reader where `record` is missing, or fills its missing title / image (a record
+    whose only images are logos or icons counts as without image)."""
+    has_images = record is not None and any(not is_site_image(u) for u in record.image_urls)
+    if record is not None and record.label and has_images and record.found_by != "opengraph":
         return record
     guess = read_heuristic(selector, base)
     if record is None:
@@ -35,7 +37,7 @@ def with_heuristic(record: ProductRecord | None, selector: Selector, base: str) 
     filled = False
     if not record.label and guess.label:
         record.label, filled = guess.label, True
-    if not record.image_urls and guess.image_urls:
+    if not has_images and guess.image_urls:
         record.image_urls, filled = guess.image_urls, True
     if filled:
         record.found_by = f"{record.found_by}+heuristic"

@@ -128,7 +128,18 @@ def og_with_dl(page: Page) -> str:
     return page_html(page, head(p.title, og), main)
 
 
+def og_logo_image(page: Page) -> str:
+    """A shop whose og:image is its logo on every page (a site-wide default), no product schema;
+    the product photo only in the page."""
+    p = page.product
+    og = og_tags(p.title, f"{page.base}/static/{page.brand.name.lower()}-logo-og.png", p.description[0])
+    main = (f'<div class="product-detail"><h1>{e(p.title)}</h1><div class="product-photo">'
+            f'<img src="{page.images[0]}" alt="{e(p.title)}"></div>{paragraphs(p.description)}'
+            f'{spec_table(p.attributes)}</div>')
+    return page_html(page, head(p.title, og), main)
+
+
 TEMPLATES = {
     "marketplace": (amazon_like, ebay_like, b2b_marketplace, otto_like),
-    "small-shop": (small_shop_plain, small_shop_lazy_slider, legacy_table_layout, og_with_dl),
+    "small-shop": (small_shop_plain, small_shop_lazy_slider, legacy_table_layout, og_with_dl, og_logo_image),
 }

@@ -117,6 +117,24 @@ def woo_no_schema(page: Page) -> str:
     return page_html(page, head(f"{p.title} – {page.brand.name}"), main, related_class="related products")
 
 
+def woo_yoast_without_product(page: Page) -> str:
+    """Yoast SEO without its WooCommerce add-on: a JSON-LD graph of WebPage, Organization and
+    BreadcrumbList but no Product; the product only in the HTML."""
+    p = page.product
+    graph = {"@context": "https://schema.org", "@graph": [
+        {"@type": "WebPage", "@id": page.url, "name": f"{p.title} - {page.brand.name}",
+         "thumbnailUrl": page.thumb(page.images[0], "150x150")},
+        {"@type": "Organization", "name": page.brand.name, "logo": f"{page.base}/static/logo.png"},
+        {"@type": "BreadcrumbList", "itemListElement": [{"@type": "ListItem", "position": 1, "name": "Shop"}]}]}
+    main = (f'<div class="product"><div class="woocommerce-product-gallery"><figure>'
+            + "".join(f'<div class="woocommerce-product-gallery__image"><a href="{u}"><img src="{page.thumb(u, "600x600")}" '
+                      f'alt="{e(p.title)}"></a></div>' for u in page.images)
+            + f'</figure></div><h1 class="product_title">{e(p.title)}</h1>'
+            f'<div class="woocommerce-Tabs-panel--description">{paragraphs(p.description)}</div>'
+            f'{spec_table(p.attributes, "shop_attributes")}</div>')
+    return page_html(page, head(f"{p.title} - {page.brand.name}", ld_script(graph)), main)
+
+
 # --------------------------------------------------------------------------- Magento 2
 
 
@@ -220,7 +238,7 @@ def shopware6_several_blocks(page: Page) -> str:
 
 TEMPLATES = {
     "shopify": (shopify_dawn, shopify_liquid_newlines, shopify_og_only, shopify_trailing_commas),
-    "woocommerce": (woo_yoast_graph, woo_escaped_block, woo_no_schema),
+    "woocommerce": (woo_yoast_graph, woo_escaped_block, woo_no_schema, woo_yoast_without_product),
     "magento": (magento_luma, magento_extension_ld, magento_hyva_no_image),
     "shopware": (shopware6, shopware5, shopware6_several_blocks),
 }
