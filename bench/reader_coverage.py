@@ -37,7 +37,7 @@ from parsel import Selector  # noqa: E402
 from bench.common import header, load_avg, write_result  # noqa: E402
 from ilid_ray.catalogs.lenient_json import load_block  # noqa: E402
 from ilid_ray.catalogs.reader import read_product  # noqa: E402
-from ilid_ray.catalogs.structured import LD_SCRIPTS  # noqa: E402
+from ilid_ray.catalogs.structured import LD_SCRIPTS, json_nodes  # noqa: E402
 from ilid_ray.catalogs.text import squash  # noqa: E402
 from ilid_ray.testing.shops.corpus import ShopCorpus, Truth  # noqa: E402
 
@@ -63,17 +63,6 @@ def _first(value: Any) -> Any:
     return value
 
 
-def _walk(value: Any):
-    if isinstance(value, list):
-        for item in value:
-            yield from _walk(item)
-    elif isinstance(value, dict):
-        yield value
-        for key, item in value.items():
-            if key != "@context":
-                yield from _walk(item)
-
-
 def _is_product(node: dict) -> bool:
     types = node.get("@type") or []
     return any(str(t).rsplit("/", 1)[-1].lower() == "product" for t in (types if isinstance(types, list) else [types]))
@@ -96,7 +85,7 @@ def extruct_read(html: str, url: str) -> tuple[str | None, str | None, list[str]
     data = extruct.extract(html, base_url=url, syntaxes=SYNTAXES, uniform=True, errors="ignore")
     product = None
     for syntax in ("json-ld", "microdata", "rdfa"):
-        for node in _walk(data.get(syntax, [])):
+        for node in json_nodes(data.get(syntax, [])):
             if _is_product(node):
                 product = {_strip_iri(k): v for k, v in node.items()}
                 break

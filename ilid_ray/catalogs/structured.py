@@ -107,16 +107,16 @@ def jsonld_documents(selector: Selector) -> list[tuple[Any, str]]:
     return [block for block in loaded if block is not None]
 
 
-def _nodes(value: Any) -> Iterator[dict]:
+def json_nodes(value: Any) -> Iterator[dict]:
     """Every JSON object in document order (depth first), @graph and nested values included."""
     if isinstance(value, list):
         for item in value:
-            yield from _nodes(item)
+            yield from json_nodes(item)
     elif isinstance(value, dict):
         yield value
         for key, item in value.items():
             if key != "@context":
-                yield from _nodes(item)
+                yield from json_nodes(item)
 
 
 def _id_index(nodes: list[dict]) -> dict[str, dict]:
@@ -141,13 +141,13 @@ def _main_product(nodes: list[dict], ids: dict[str, dict]) -> dict | None:
     (related products and variants come later or lack a name). A product group without its own
     name or image borrows them from its first variant."""
     products = [ids.get(n["@id"], n) if isinstance(n.get("@id"), str) else n for n in nodes if _is_product(n)]
-    variants = {id(v) for p in products for v in _nodes(p.get("hasVariant")) if v is not p}
+    variants = {id(v) for p in products for v in json_nodes(p.get("hasVariant")) if v is not p}
     products = [p for p in products if id(p) not in variants] or products
     if not products:
         return None
     named = [p for p in products if _text(p.get("name"))]
     product = next((p for p in named if p.get("image")), named[0] if named else products[0])
-    variant = next((v for v in _nodes(product.get("hasVariant")) if _is_product(v)), None)
+    variant = next((v for v in json_nodes(product.get("hasVariant")) if _is_product(v)), None)
     if variant is not None:
         product = {**{k: v for k, v in variant.items() if k in ("name", "image", "material", "color")},
                    **{k: v for k, v in product.items() if v}}
@@ -158,7 +158,7 @@ def _rights(node: dict, ids: dict[str, dict], selector: Selector) -> str | None:
     """The product's (or its image's) schema.org license / copyrightHolder, else the page's
     <link rel="license">: one line, None when the page states none."""
     images = [ids.get(i.get("@id"), i) if isinstance(i.get("@id"), str) else i
-              for i in _nodes(node.get("image"))]
+              for i in json_nodes(node.get("image"))]
     licence = next((t for t in (_text(n.get("license")) for n in (node, *images)) if t), None)
     licence = licence or squash(selector.xpath('//*[contains(concat(" ", @rel, " "), " license ")]/@href').get() or "") or None
     holder = next((t for t in (_text(n.get("copyrightHolder")) for n in (node, *images)) if t), None)
@@ -177,7 +177,7 @@ def record_from_node(node: dict, ids: dict[str, dict], selector: Selector, base:
 
 
 def read_jsonld(selector: Selector, base: str) -> ProductRecord | None:
-    nodes = [n for document, _ in jsonld_documents(selector) for n in _nodes(document)]
+    nodes = [n for document, _ in jsonld_documents(selector) for n in json_nodes(document)]
     ids = _id_index(nodes)
     product = _main_product(nodes, ids)
     return record_from_node(product, ids, selector, base, "json-ld") if product is not None else None

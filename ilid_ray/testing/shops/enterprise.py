@@ -11,20 +11,25 @@ from ilid_ray.testing.shops.html import (
 # --------------------------------------------------------------------------- SAP Commerce
 
 
+def classification_table(page: Page) -> str:
+    """The accelerator's classification attributes: label cells of class "attrib"."""
+    rows = "".join(f'<tr><td class="attrib">{e(k)}</td><td>{e(v)}</td></tr>' for k, v in page.product.attributes)
+    return f"<table><tbody>{rows}</tbody></table>"
+
+
 def sap_accelerator(page: Page) -> str:
     """Accelerator storefront: JSON-LD with a relative /medias/ image, the classification table
     with td.attrib cells."""
     p = page.product
     product = ld_product(page, image=page.rel(page.images[0]))
-    rows = "".join(f'<tr><td class="attrib">{e(k)}</td><td>{e(v)}</td></tr>' for k, v in p.attributes)
     main = (f'<div class="product-details page-title"><div class="name">{e(p.title)}'
             f'<span class="sku">ID</span><span class="code">{e(p.part_number)}</span></div></div>'
             f'<div class="image-gallery js-gallery"><div class="carousel gallery-image">'
             f'<img class="lazyOwl" data-zoom-image="{page.rel(page.images[0])}" src="{page.thumb(page.images[0])}" '
             f'alt="{e(p.title)}"></div></div>'
             f'<div class="tab-details">{paragraphs(p.description)}</div>'
-            f'<div class="product-classifications"><div class="headline">Technical details</div><table>'
-            f"<tbody>{rows}</tbody></table></div>")
+            f'<div class="product-classifications"><div class="headline">Technical details</div>'
+            f"{classification_table(page)}</div>")
     return page_html(page, head(f"{p.title} | {page.brand.name} Online Shop", ld_script(product)), main)
 
 
@@ -47,13 +52,12 @@ def spartacus_split_blocks(page: Page) -> str:
 def sap_accelerator_no_schema(page: Page) -> str:
     """An older accelerator build without schema.org: zoom gallery, classification table."""
     p = page.product
-    rows = "".join(f'<tr><td class="attrib">{e(k)}</td><td>{e(v)}</td></tr>' for k, v in p.attributes)
     gallery = "".join(f'<div class="item"><img class="lazyOwl" data-zoom-image="{u}" src="{page.thumb(u, "515Wx515H")}" '
                       f'alt="{e(p.title)}"></div>' for u in page.images)
     main = (f'<div class="product-details"><h1 class="name">{e(p.title)}</h1></div>'
             f'<div class="image-gallery"><div class="owl-carousel js-gallery-image">{gallery}</div></div>'
             f'<div class="product-main-info"><div class="description">{paragraphs(p.description)}</div></div>'
-            f'<div class="product-classifications"><table>{rows}</table></div>')
+            f'<div class="product-classifications">{classification_table(page)}</div>')
     return page_html(page, head(f"{p.title} | {page.brand.name}"), main)
 
 
