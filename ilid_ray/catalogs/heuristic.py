@@ -47,8 +47,8 @@ def agreement(text: str, reference: str) -> float:
 
 
 def page_titles(selector: Selector) -> list[str]:
-    values = [*selector.xpath("//title/text()").getall(),
-              *selector.xpath('//meta[@property="og:title" or @name="og:title" or @name="twitter:title"]/@content').getall()]
+    metas = '//meta[@property="og:title" or @name="og:title" or @name="twitter:title"]/@content'
+    values = [*selector.xpath("//title/text()").getall(), *selector.xpath(metas).getall()]
     return [squash(v) for v in values if squash(v)]
 
 

@@ -160,7 +160,8 @@ def _rights(node: dict, ids: dict[str, dict], selector: Selector) -> str | None:
     images = [ids.get(i.get("@id"), i) if isinstance(i.get("@id"), str) else i
               for i in json_nodes(node.get("image"))]
     licence = next((t for t in (_text(n.get("license")) for n in (node, *images)) if t), None)
-    licence = licence or squash(selector.xpath('//*[contains(concat(" ", @rel, " "), " license ")]/@href').get() or "") or None
+    page_licence = selector.xpath('//*[contains(concat(" ", @rel, " "), " license ")]/@href').get()
+    licence = licence or squash(page_licence or "") or None
     holder = next((t for t in (_text(n.get("copyrightHolder")) for n in (node, *images)) if t), None)
     parts = [*([f"license: {licence}"] if licence else []), *([f"copyright holder: {holder}"] if holder else [])]
     return "; ".join(parts) or None

@@ -124,6 +124,7 @@ class ShopCorpus:
             index, k = int(match.group(1)), int(match.group(2))
             if index < self.n_pages:
                 spec = self._spec(index, k)
-                data = self._images.get_or_make((index, k), lambda: images.render(self.product(index), spec, self.seed, k))
+                data = self._images.get_or_make(
+                    (index, k), lambda: images.render(self.product(index), spec, self.seed, k))
                 return Reply(200, spec.content_type, data)
         return NOT_FOUND

@@ -25,7 +25,8 @@ def shopify_dawn(page: Page) -> str:
     main = (f'<section class="product"><ul class="product__media-list">{gallery}</ul>'
             f'<div class="product__info-container"><h1 class="product__title">{e(p.title)}</h1>'
             f'<div class="product__description rte">{desc}</div></div></section>')
-    return page_html(page, head(f"{p.title} – {page.brand.name}", og_tags(p.title, images[0], p.description[0]) + script), main)
+    og = og_tags(p.title, images[0], p.description[0])
+    return page_html(page, head(f"{p.title} – {page.brand.name}", og + script), main)
 
 
 def shopify_liquid_newlines(page: Page) -> str:
