@@ -52,7 +52,8 @@ class CatalogSpec(StrictModel):
     product_url_pattern: str = ".*"  # regex on sitemap <loc> URLs that are product pages
     sitemap_follow: list[str] = Field(default_factory=lambda: [".*"])  # nested sitemap regexes
     trade_names: str | None = None  # case-insensitive regex removed from label and data
-    reader: Literal["structured", "selectors", "custom"] = "structured"
+    # structured | selectors | custom | heuristic (the generic reader only: shops without markup)
+    reader: Literal["structured", "selectors", "custom", "heuristic"] = "structured"
     selectors: SelectorSpec | None = None
     spider: str | None = None  # "package.module:SpiderClass" for reader=custom
     max_pages: int | None = None  # overrides crawl.max_pages for this catalog

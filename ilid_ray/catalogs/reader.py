@@ -3,7 +3,8 @@
 reader=structured: schema.org JSON-LD / microdata / RDFa / OpenGraph, falling back to the spec's
 selectors when the page has no structured product, then (unless `heuristic_fallback: false`) to
 the generic heuristic reader, which also fills a structured record's missing title or image.
-reader=selectors: the selectors only. reader=custom: the spec's spider does its own reading and
+reader=selectors: the selectors only. reader=heuristic: the generic reader only (shops without
+any markup). reader=custom: the spec's spider does its own reading and
 may call this as a fallback (it then behaves like structured). Whichever reader found the
 product, the page's spec tables and definition lists are added to `data`. Pure over HTML text,
 so every case tests without a network.
@@ -30,7 +31,7 @@ def with_heuristic(record: ProductRecord | None, selector: Selector, base: str) 
         return record
     guess = read_heuristic(selector, base)
     if record is None:
-        return guess if guess.label or guess.image_urls else None
+        return guess if guess.label or guess.image_urls else None  # nothing at all: "no product markup"
     if record.found_by == "opengraph" and record.label and guess.label and guess.label != record.label \
             and guess.label.lower() in record.label.lower():
         record.label = guess.label  # og:title often carries the shop's name: the heading does not
@@ -59,6 +60,8 @@ def read_product(page, spec: CatalogSpec, url: str | None = None) -> ProductReco
     if spec.reader == "selectors":
         assert spec.selectors is not None  # guaranteed by CatalogSpec validation
         record = read_with_selectors(selector, base, spec.selectors)
+    elif spec.reader == "heuristic":
+        record = with_heuristic(None, selector, base)
     else:
         record = read_structured(selector, base)
         if record is None and spec.selectors is not None:

@@ -66,6 +66,10 @@ def test_heuristic_reads_a_page_without_product_markup():
     assert record.data == ["Levels machines on uneven floors.", "Material: zinc die-cast"]
     assert read_product(page("<title>Levelling Foot D60 | Shop</title>", NO_MARKUP), STRICT, URL).problem() == \
         "no product markup"
+    only = SPEC.model_copy(update={"reader": "heuristic"})
+    ld = '<script type="application/ld+json">{"@type": "Product", "name": "From JSON-LD", "image": "/x.jpg"}</script>'
+    record = read_product(page(f"<title>Levelling Foot D60</title>{ld}", NO_MARKUP), only, URL)
+    assert (record.found_by, record.label) == ("heuristic", "Levelling Foot D60")
 
 
 def test_heuristic_title_checks_against_the_page_title_and_images_prefer_hi_res():
