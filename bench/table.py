@@ -86,6 +86,17 @@ def serve_latency(r: dict) -> str:
             f"**x{_num(r.get('throughput_ratio_2_vs_1'), 2)}**")
 
 
+def reader_coverage(r: dict) -> str:
+    sides = r.get("sides", {})
+    pct = {k: _num(100 * (sides.get(k, {}).get("right") or 0), 1) for k in ("ilid_ray", "structured", "extruct")}
+    readers = ", ".join(f"{k} {v.get('pages')}" for k, v in r.get("per_reader", {}).items())
+    return (f"{r.get('pages')} pages, {r.get('kinds')} kinds of shop markup: right title + image "
+            f"ilid-ray {pct['ilid_ray']}%, structured readers alone {pct['structured']}%, extruct alone "
+            f"{pct['extruct']}% (**x{_num(r.get('ratio_right_ilid_ray_vs_extruct'), 2)}**); found by: {readers}; "
+            f"{_num(sides.get('ilid_ray', {}).get('pages_per_s'), 0)} vs "
+            f"{_num(sides.get('extruct', {}).get('pages_per_s'), 0)} pages/s")
+
+
 def generic(r: dict) -> str:
     """Top-level ratios/speedups of a bench this table has no formatter for."""
     found = [f"{k} {_num(v, 2)}" for k, v in r.items()
@@ -116,6 +127,9 @@ BENCHES = (
           "python bench/feature_cache.py", feature_cache),
     Bench("serve_latency", "Serving: segmentation endpoint", "1 model replica vs 2",
           "python bench/serve_latency.py", serve_latency),
+    Bench("reader_coverage", "Product page readers, real-markup corpus",
+          "extruct 0.18 alone (json-ld, microdata, rdfa, opengraph)", "python bench/reader_coverage.py",
+          reader_coverage),
 )
 
 

@@ -52,10 +52,15 @@ class CatalogSpec(StrictModel):
     product_url_pattern: str = ".*"  # regex on sitemap <loc> URLs that are product pages
     sitemap_follow: list[str] = Field(default_factory=lambda: [".*"])  # nested sitemap regexes
     trade_names: str | None = None  # case-insensitive regex removed from label and data
-    reader: Literal["structured", "selectors", "custom"] = "structured"
+    # structured | selectors | custom | heuristic (the generic reader only: shops without markup)
+    reader: Literal["structured", "selectors", "custom", "heuristic"] = "structured"
     selectors: SelectorSpec | None = None
     spider: str | None = None  # "package.module:SpiderClass" for reader=custom
     max_pages: int | None = None  # overrides crawl.max_pages for this catalog
+    # reader structured/custom: read pages without product markup generically (found_by
+    # "heuristic") and fill a structured record's missing title or image ("json-ld+heuristic");
+    # false: such pages are rejected as "no product markup" / "no title" / "no image"
+    heuristic_fallback: bool = True
 
     @model_validator(mode="after")
     def _reader_needs(self) -> CatalogSpec:

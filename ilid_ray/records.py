@@ -30,6 +30,7 @@ ROW_SCHEMA = pa.schema([
     ("image_urls", pa.list_(pa.string())),
     ("label", pa.string()),
     ("data", pa.list_(pa.string())),
+    ("found_by", pa.string()),  # the reader that found the product: json-ld, microdata, heuristic, ...
     # status
     ("status", pa.string()),
     ("reject_stage", pa.string()),
@@ -57,7 +58,7 @@ ROW_SCHEMA = pa.schema([
     ("shard", pa.string()),
 ])
 
-RAW_COLUMNS = ("id", "url", "source", "crawled_at", "image_urls", "label", "data")
+RAW_COLUMNS = ("id", "url", "source", "crawled_at", "image_urls", "label", "data", "found_by")
 
 REJECT_SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -116,11 +117,11 @@ def empty_row() -> dict[str, Any]:
 
 
 def raw_row(url: str, source: str, label: str | None, data: Iterable[str], image_urls: Iterable[str],
-            crawled_at: str) -> dict[str, Any]:
+            crawled_at: str, found_by: str | None = None) -> dict[str, Any]:
     """A crawled record in the build's row shape."""
     row = empty_row()
     row.update(id=record_id(url), url=url, source=source, crawled_at=crawled_at,
-               image_urls=list(image_urls), label=label, data=list(data), status=OK)
+               image_urls=list(image_urls), label=label, data=list(data), found_by=found_by, status=OK)
     return row
 
 

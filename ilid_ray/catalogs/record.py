@@ -10,7 +10,10 @@ class ProductRecord:
     label: str | None = None  # the page title
     image_urls: list[str] = field(default_factory=list)
     data: list[str] = field(default_factory=list)  # description, material, finish, "key: value" rows
-    found_by: str | None = None  # json-ld | microdata | opengraph | selectors | custom; None: nothing
+    # json-ld | microdata | rdfa | opengraph | selectors | custom | heuristic; "+heuristic" when the
+    # generic reader filled a missing title or image; None: nothing found
+    found_by: str | None = None
+    rights: str | None = None  # the page's schema.org license / copyrightHolder, if it states one
 
     def problem(self) -> str | None:
         """Why this page cannot become a raw record (the crawl's reject reason), or None."""

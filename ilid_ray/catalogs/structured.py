@@ -1,28 +1,26 @@
-"""Generic product reading from schema.org markup: JSON-LD, microdata, OpenGraph.
+"""Generic product reading from schema.org markup: JSON-LD, microdata, RDFa, OpenGraph.
 
 Most shops publish these for search engines, so a catalog spec needs no selectors at all. Order:
-the first schema.org Product in JSON-LD (plain object, `@graph`, top-level list, nested), else the
-first microdata Product item; OpenGraph tags fill what is still missing (title, images,
-description) or stand alone on pages that have nothing else.
+the main schema.org Product in JSON-LD (every block of the page, read leniently; plain object,
+`@graph`, top-level list, nested; `@id` references resolved across blocks), else the first
+microdata Product item, else the first RDFa one; OpenGraph tags fill what is still missing
+(title, images, description) or stand alone on pages that have nothing else.
 """
 
 from __future__ import annotations
 
-import json
+import html
 import re
 from typing import Any, Iterator
 
-from lxml import etree
 from parsel import Selector
 
+from ilid_ray.catalogs.html_items import MICRODATA, RDFA, Dialect, top_items
+from ilid_ray.catalogs.lenient_json import load_block
 from ilid_ray.catalogs.record import ProductRecord
-from ilid_ray.catalogs.text import (
-    absolute_image_urls, blocks_from_text, dedupe, element_blocks, element_text, squash,
-)
+from ilid_ray.catalogs.text import absolute_image_urls, blocks_from_text, dedupe, squash
 
 PRODUCT_TYPES = {"product", "productmodel", "individualproduct", "someproducts", "productgroup"}
-MEDIA_SRC_TAGS = {"img", "audio", "video", "source", "embed", "iframe", "track"}
-LINK_TAGS = {"a", "area", "link"}
 
 
 # --------------------------------------------------------------------------- shared
@@ -42,7 +40,7 @@ def _text(value: Any) -> str | None:
         return _text(value.get("@value", value.get("name")))
     if isinstance(value, bool) or value is None:
         return None if value is None else str(value).lower()
-    text = squash(str(value))
+    text = squash(html.unescape(str(value)))  # shop plug-ins write "&amp;", "&#8211;" into JSON-LD
     return text or None
 
 
@@ -100,113 +98,99 @@ def _record(label: Any, images: list[str], description: list[str], material: Any
 
 # --------------------------------------------------------------------------- JSON-LD
 
-
-def _json_documents(selector: Selector) -> Iterator[Any]:
-    for raw in selector.xpath('//script[contains(translate(@type, "LDJSON", "ldjson"), "ld+json")]/text()').getall():
-        text = raw.strip()
-        text = re.sub(r"^\s*(?:<!--|<!\[CDATA\[)|(?:-->|\]\]>)\s*$", "", text)
-        try:
-            yield json.loads(text)
-        except ValueError:
-            continue  # a broken block must not hide a valid one elsewhere on the page
+LD_SCRIPTS = '//script[contains(translate(@type, "LDJSON", "ldjson"), "ld+json")]/text()'
 
 
-def _nodes(value: Any) -> Iterator[dict]:
+def jsonld_documents(selector: Selector) -> list[tuple[Any, str]]:
+    """Every JSON-LD block of the page that some parser reads, with that parser's name."""
+    loaded = (load_block(raw) for raw in selector.xpath(LD_SCRIPTS).getall())
+    return [block for block in loaded if block is not None]
+
+
+def json_nodes(value: Any) -> Iterator[dict]:
     """Every JSON object in document order (depth first), @graph and nested values included."""
     if isinstance(value, list):
         for item in value:
-            yield from _nodes(item)
+            yield from json_nodes(item)
     elif isinstance(value, dict):
         yield value
         for key, item in value.items():
             if key != "@context":
-                yield from _nodes(item)
+                yield from json_nodes(item)
+
+
+def _id_index(nodes: list[dict]) -> dict[str, dict]:
+    """@id -> the node, with every node of that @id merged in (shops split one product over
+    several blocks; the first value of a property wins)."""
+    ids: dict[str, dict] = {}
+    for node in nodes:
+        ref = node.get("@id")
+        if isinstance(ref, str) and len(node) > 1:
+            merged = ids.setdefault(ref, {})
+            for key, value in node.items():
+                merged.setdefault(key, value)
+    return ids
+
+
+def _is_product(node: dict) -> bool:
+    return bool(_type_names(node.get("@type")) & PRODUCT_TYPES)
+
+
+def _main_product(nodes: list[dict], ids: dict[str, dict]) -> dict | None:
+    """The page's product: the first with a name and an image, else with a name, else the first
+    (related products and variants come later or lack a name). A product group without its own
+    name or image borrows them from its first variant."""
+    products = [ids.get(n["@id"], n) if isinstance(n.get("@id"), str) else n for n in nodes if _is_product(n)]
+    variants = {id(v) for p in products for v in json_nodes(p.get("hasVariant")) if v is not p}
+    products = [p for p in products if id(p) not in variants] or products
+    if not products:
+        return None
+    named = [p for p in products if _text(p.get("name"))]
+    product = next((p for p in named if p.get("image")), named[0] if named else products[0])
+    variant = next((v for v in json_nodes(product.get("hasVariant")) if _is_product(v)), None)
+    if variant is not None:
+        product = {**{k: v for k, v in variant.items() if k in ("name", "image", "material", "color")},
+                   **{k: v for k, v in product.items() if v}}
+    return product
+
+
+def _rights(node: dict, ids: dict[str, dict], selector: Selector) -> str | None:
+    """The product's (or its image's) schema.org license / copyrightHolder, else the page's
+    <link rel="license">: one line, None when the page states none."""
+    images = [ids.get(i.get("@id"), i) if isinstance(i.get("@id"), str) else i
+              for i in json_nodes(node.get("image"))]
+    licence = next((t for t in (_text(n.get("license")) for n in (node, *images)) if t), None)
+    page_licence = selector.xpath('//*[contains(concat(" ", @rel, " "), " license ")]/@href').get()
+    licence = licence or squash(page_licence or "") or None
+    holder = next((t for t in (_text(n.get("copyrightHolder")) for n in (node, *images)) if t), None)
+    parts = [*([f"license: {licence}"] if licence else []), *([f"copyright holder: {holder}"] if holder else [])]
+    return "; ".join(parts) or None
+
+
+def record_from_node(node: dict, ids: dict[str, dict], selector: Selector, base: str,
+                     found_by: str) -> ProductRecord:
+    """One schema.org Product node (JSON-LD, or a microdata / RDFa item) -> ProductRecord."""
+    record = _record(node.get("name"), _image_candidates(node.get("image"), ids),
+                     _description_blocks(node.get("description")), node.get("material"), node.get("color"),
+                     _property_rows(node.get("additionalProperty")), base, found_by)
+    record.rights = _rights(node, ids, selector)
+    return record
 
 
 def read_jsonld(selector: Selector, base: str) -> ProductRecord | None:
-    for document in _json_documents(selector):
-        ids = {n["@id"]: n for n in _nodes(document) if isinstance(n.get("@id"), str) and len(n) > 1}
-        for node in _nodes(document):
-            if _type_names(node.get("@type")) & PRODUCT_TYPES:
-                return _record(node.get("name"), _image_candidates(node.get("image"), ids),
-                               _description_blocks(node.get("description")),
-                               node.get("material"), node.get("color"),
-                               _property_rows(node.get("additionalProperty")), base, "json-ld")
-    return None
+    nodes = [n for document, _ in jsonld_documents(selector) for n in json_nodes(document)]
+    ids = _id_index(nodes)
+    product = _main_product(nodes, ids)
+    return record_from_node(product, ids, selector, base, "json-ld") if product is not None else None
 
 
-# --------------------------------------------------------------------------- microdata
+# --------------------------------------------------------------------------- microdata, RDFa
 
 
-def _microdata_value(element: etree._Element) -> Any:
-    if element.get("itemscope") is not None:
-        return _microdata_item(element)
-    tag = element.tag.lower() if isinstance(element.tag, str) else ""
-    if tag == "meta":
-        return element.get("content", "")
-    if tag in MEDIA_SRC_TAGS:
-        src = element.get("src", "")
-        return element.get("data-src", src) if not src or src.startswith("data:") else src
-    if tag in LINK_TAGS:
-        return element.get("href", "")
-    if tag == "object":
-        return element.get("data", "")
-    if tag in ("data", "meter"):
-        return element.get("value", "")
-    if tag == "time" and element.get("datetime"):
-        return element.get("datetime")
-    return element
-
-
-def _microdata_item(scope: etree._Element) -> dict[str, list[Any]]:
-    """Properties of one itemscope; nested itemscopes keep their own properties."""
-    props: dict[str, list[Any]] = {"@type": [scope.get("itemtype", "")]}
-
-    def walk(element: etree._Element) -> None:
-        for child in element:
-            if not isinstance(child.tag, str):
-                continue
-            for name in (child.get("itemprop") or "").split():
-                props.setdefault(name, []).append(_microdata_value(child))
-            if child.get("itemscope") is None:
-                walk(child)
-
-    walk(scope)
-    return props
-
-
-def _as_text(value: Any) -> str | None:
-    if isinstance(value, etree._Element):
-        return element_text(value) or None
-    if isinstance(value, dict):
-        return _as_text((value.get("name") or [None])[0])
-    return squash(str(value)) or None
-
-
-def read_microdata(selector: Selector, base: str) -> ProductRecord | None:
-    for scope in selector.xpath("//*[@itemscope][@itemtype]"):
-        element = scope.root
-        if not _type_names(element.get("itemtype")) & PRODUCT_TYPES:
-            continue
-        props = _microdata_item(element)
-        description: list[str] = []
-        for value in props.get("description", []):
-            description += element_blocks(value) if isinstance(value, etree._Element) else blocks_from_text(str(value))
-        rows = []
-        for item in props.get("additionalProperty", []):
-            if isinstance(item, dict):
-                name = _as_text((item.get("name") or [None])[0])
-                val = _as_text((item.get("value") or [None])[0])
-                if name and val:
-                    rows.append(f"{name}: {val}")
-        images = [v for v in props.get("image", []) if isinstance(v, str)]
-        images += [u for v in props.get("image", []) if isinstance(v, dict)  # nested ImageObject
-                   for u in [*v.get("url", []), *v.get("contentUrl", [])] if isinstance(u, str)]
-        label = next((t for t in (_as_text(v) for v in props.get("name", [])) if t), None)
-        material = [t for t in (_as_text(v) for v in props.get("material", [])) if t]
-        colour = [t for t in (_as_text(v) for v in props.get("color", [])) if t]
-        return _record(label, images, description, material, colour, rows, base, "microdata")
-    return None
+def read_html_items(selector: Selector, base: str, dialect: Dialect) -> ProductRecord | None:
+    nodes = top_items(selector, dialect)
+    product = _main_product(nodes, {})
+    return record_from_node(product, {}, selector, base, dialect.name) if product is not None else None
 
 
 # --------------------------------------------------------------------------- OpenGraph
@@ -229,8 +213,9 @@ def read_opengraph(selector: Selector, base: str) -> ProductRecord | None:
 
 
 def read_structured(selector: Selector, base: str) -> ProductRecord | None:
-    """JSON-LD, else microdata; OpenGraph fills gaps. None if the page has none of them."""
-    record = read_jsonld(selector, base) or read_microdata(selector, base)
+    """JSON-LD, else microdata, else RDFa; OpenGraph fills gaps. None if the page has none."""
+    record = (read_jsonld(selector, base) or read_html_items(selector, base, MICRODATA)
+              or read_html_items(selector, base, RDFA))
     og = read_opengraph(selector, base)
     if record is None:
         return og

@@ -134,7 +134,8 @@ class CatalogSpider(SitemapSpider):
     def product_row(self, url: str, record: ProductRecord | None = None, reason: str | None = None) -> dict:
         """The one raw row of a product URL; rejected with `reason`, or the record's problem."""
         record = record or ProductRecord()
-        row = records.raw_row(url, self.name, record.label, record.data, record.image_urls, now_iso())
+        row = records.raw_row(url, self.name, record.label, record.data, record.image_urls, now_iso(),
+                              found_by=record.found_by)
         reason = reason or record.problem()
         if reason:
             records.reject(row, STAGE, reason)

@@ -40,6 +40,7 @@ def report(result) -> str:
         f"crawled  {stats['crawled']} records from {', '.join(record['catalogs'])}",
         f"added    {record['added']} samples in {len(result.shards)} new shard(s); total {record['total']}",
         f"rejected {record['rejected']} ({per_stage})",
+        f"readers  {', '.join(f'{k} {v}' for k, v in stats.get('found_by', {}).items()) or '-'}",
         f"shards   {result.root}/shards/{result.build_id}/",
         f"manifest {result.root}/manifest/{record['version']}.parquet",
         f"rejects  {result.root}/rejects/{result.build_id}.parquet",
@@ -135,6 +136,8 @@ def stats(root, version, png, as_json):
     number = versions.resolve(version)
     manifest = versions.manifest(number)
     counts = unique_counts(manifest)
+    # which reader found the products this version's build crawled (json-ld, heuristic, ...)
+    counts["found_by"] = versions.record(number).get("stats", {}).get("found_by", {})
     image = top_words_png(manifest)
     if png:
         Path(png).write_bytes(image)
@@ -146,7 +149,9 @@ def stats(root, version, png, as_json):
     if as_json:
         click.echo(json.dumps({"version": version_name(number), **counts, "top_words_png": where}, indent=2))
     else:
-        click.echo(f"version {version_name(number)}\n{format_table(counts)}\ntop words: {where}")
+        readers = ", ".join(f"{k} {v}" for k, v in counts["found_by"].items()) or "-"
+        click.echo(f"version {version_name(number)}\n{format_table(counts)}\nreaders (this build's crawl): {readers}\n"
+                   f"top words: {where}")
 
 
 @dataset.command()

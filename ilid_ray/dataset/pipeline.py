@@ -128,6 +128,7 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
     status: Counter[str] = Counter()
     rejected_per_stage: Counter[str] = Counter()
     per_source: dict[str, Counter[str]] = {}
+    found_by: Counter[str] = Counter()  # crawled records per reader ("none": no product found)
     provenance: Counter[tuple[str, str]] = Counter()
     with tempfile.TemporaryDirectory(prefix="ilid-rejects-") as tmp:
         rejects_path = Path(tmp) / "rejects.parquet"
@@ -140,6 +141,7 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
                 for row in rows:
                     status[row["status"]] += 1
                     per_source.setdefault(row["source"], Counter())[row["status"]] += 1
+                    found_by[row.get("found_by") or "none"] += 1
                     if row["status"] == REJECTED:
                         rejected_per_stage[row["reject_stage"]] += 1
                     elif row["status"] == OK:
@@ -159,6 +161,7 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
             "adopted_from_interrupted_attempt": status[RESUMED],
             "rejected_per_stage": dict(rejected_per_stage),
             "per_source": {s: dict(c) for s, c in sorted(per_source.items())},
+            "found_by": dict(sorted(found_by.items())),
             "crawl_s": round(crawl_s, 1), "duration_s": round(time.time() - started, 1),
         }
         models = sorted({m for m, _ in provenance if m})

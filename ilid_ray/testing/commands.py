@@ -61,11 +61,15 @@ def catalog() -> None:
 @click.option("--specs-dir", type=click.Path(file_okay=False),
               help="Where to write the catalog spec YAMLs (default: a new temporary folder).")
 @click.option("--seconds", type=float, default=None, help="Stop after this long (default: until Ctrl-C).")
-def serve(n_products, markups, count, seed, faults, port_base, specs_dir, seconds):
+@click.option("--shops", is_flag=True, help="Also serve the real-markup corpus (ilid_ray.testing.shops) "
+              "as catalog `shops` on the next port.")
+def serve(n_products, markups, count, seed, faults, port_base, specs_dir, seconds, shops):
     """Serve fixture catalogs on 127.0.0.1 and write their specs."""
     from ilid_ray.testing.server import CatalogServer
+    from ilid_ray.testing.shops.corpus import ShopCorpus
 
     catalogs = standard_catalogs(n_products, seed, faults, tuple(markups) or STANDARD_MARKUPS, count)
+    catalogs += [ShopCorpus()] if shops else []
     with CatalogServer(catalogs, ports=fixed_ports(catalogs, port_base),
                        private_port=port_base + PRIVATE_PORT_OFFSET) as server:
         for path in server.write_specs(specs_dir or tempfile.mkdtemp(prefix="ilid-fixture-specs-")):

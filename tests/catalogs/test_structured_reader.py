@@ -125,6 +125,9 @@ def test_opengraph_fills_gaps_or_stands_alone():
 
 
 def test_problems_name_what_is_missing():
-    assert read_product(page(body="<h1>Just a page</h1>"), SPEC, URL).problem() == "no product markup"
+    strict = SPEC.model_copy(update={"heuristic_fallback": False})
+    assert read_product(page(body="<h1>Just a page</h1>"), strict, URL).problem() == "no product markup"
+    assert read_product(page(body="<h1>Just a page</h1>"), SPEC, URL).problem() == "no image"
+    assert read_product(page(body="<p>Nothing here</p>"), SPEC, URL).problem() == "no product markup"
     assert read_product(page(ld({"@type": "Product", "image": "x.jpg"})), SPEC, URL).problem() == "no title"
     assert read_product(page(ld({"@type": "Product", "name": "X"})), SPEC, URL).problem() == "no image"

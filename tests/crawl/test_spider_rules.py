@@ -45,7 +45,7 @@ def test_every_taken_url_ends_in_one_row():
     take(s, "https://shop.example.com/p/1")
     take(s, "https://shop.example.com/p/2")
     take(s, "https://shop.example.com/p/3")
-    page = HtmlResponse("https://shop.example.com/p/1", body=b"<html><h1>nothing</h1></html>",
+    page = HtmlResponse("https://shop.example.com/p/1", body=b"<html><p>nothing</p></html>",
                         request=product_request("https://shop.example.com/p/1"))
     (row,) = list(s.parse_product(page))
     assert (row["status"], row["reject_reason"]) == ("rejected", "no product markup")

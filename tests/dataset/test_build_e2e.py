@@ -119,6 +119,8 @@ def test_dataset_stats_history_and_png(fixture_build):
     assert stats["samples"] == samples
     assert stats["fields"]["label_short"]["present"] == samples
     assert 0 < stats["fields"]["label_short"]["unique"] <= samples
+    assert sum(stats["found_by"].values()) == result.record["stats"]["crawled"]
+    assert {"json-ld", "microdata", "selectors"} <= set(stats["found_by"])
     assert store.get_bytes("stats/v0001-top-words.png").startswith(b"\x89PNG")
     history = runner.invoke(dataset_cli, ["history", "--root", store.root])
     assert history.exit_code == 0 and "v0001" in history.output and "acme,boltz" in history.output

@@ -1,0 +1,1 @@
+"""The real-markup corpus of product pages (see corpus.py)."""

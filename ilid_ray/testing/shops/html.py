@@ -1,0 +1,128 @@
+"""What every shop-system template of the real-markup corpus shares: the page context, site
+chrome full of images that are not the product (logos, payment icons, related products), and
+JSON-LD written the way real templates write it (comments, trailing commas, raw newlines,
+HTML-escaped blocks)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+from urllib.parse import urlsplit
+
+from ilid_ray.testing.products import Brand, Product
+
+
+@dataclass(frozen=True)
+class Page:
+    """Everything a template writes about one product page."""
+
+    product: Product
+    brand: Brand
+    images: tuple[str, ...]  # absolute URLs of the product's images (the first is the main one)
+    related: tuple[str, ...]  # absolute URLs of other products' images (chrome, not this product)
+    base: str  # http://127.0.0.1:port
+    url: str  # this page
+
+    @property
+    def title(self) -> str:
+        return self.product.title
+
+    def rel(self, url: str) -> str:
+        """A site-relative URL ("/media/..."), as most templates write their links."""
+        parts = urlsplit(url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def proto_rel(self, url: str) -> str:
+        """A protocol-relative URL ("//host/media/..."), as CDNs' snippets write them."""
+        return "//" + url.split("://", 1)[1]
+
+    def thumb(self, url: str, size: str = "300x300") -> str:
+        """A thumbnail variant of an image URL (a different URL than the full image)."""
+        return re.sub(r"\.(\w+)(\?.*)?$", rf"_{size}.\1", url)
+
+    def attribute(self, key: str) -> str:
+        return dict(self.product.attributes)[key]
+
+
+def e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def paragraphs(texts: Sequence[str]) -> str:
+    return "".join(f"<p>{e(t)}</p>" for t in texts)
+
+
+def spec_table(rows: Sequence[tuple[str, str]], cls: str = "specs", key_suffix: str = "") -> str:
+    body = "".join(f"<tr><th>{e(k)}{key_suffix}</th><td>{e(v)}</td></tr>" for k, v in rows)
+    return f'<table class="{cls}"><tbody>{body}</tbody></table>'
+
+
+def definition_list(rows: Sequence[tuple[str, str]], cls: str = "product-attributes") -> str:
+    return f'<dl class="{cls}">' + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows) + "</dl>"
+
+
+def head(title: str | None, extra: str = "", lang: str = "en") -> str:
+    title_tag = f"<title>{e(title)}</title>" if title else ""
+    return (f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">{title_tag}{extra}</head>')
+
+
+def og_tags(title: str, image: str | None, description: str, kind: str = "product") -> str:
+    tags = [f'<meta property="og:type" content="{kind}">', f'<meta property="og:title" content="{e(title)}">',
+            f'<meta property="og:description" content="{e(description)}">']
+    if image:
+        tags.append(f'<meta property="og:image" content="{e(image)}">')
+    return "".join(tags)
+
+
+def site_header(page: Page, style: str = "header") -> str:
+    logo = f'{page.base}/static/{page.brand.name.lower()}-logo.png'
+    return (f'<{style} class="site-header"><a href="/"><img class="logo" src="{logo}" alt="{e(page.brand.name)} logo" '
+            f'width="180" height="60"></a><nav class="main-menu"><a href="/c/hinges">Hinges</a> '
+            f'<a href="/c/clamps">Clamps</a><img src="{page.base}/static/cart-icon.svg" alt="cart"></nav></{style}>')
+
+
+def site_footer(page: Page, related_class: str = "related-products") -> str:
+    tiles = "".join(f'<li class="product-tile"><img src="{u}" alt="Related product {i}" width="300" height="300">'
+                    f'<span>Related product {i}</span></li>' for i, u in enumerate(page.related))
+    pay = "".join(f'<img src="{page.base}/static/pay-{p}.png" alt="{p}" width="40">' for p in ("visa", "paypal"))
+    return (f'<section class="{related_class}"><h2>You may also like</h2><ul>{tiles}</ul></section>'
+            f'<footer class="site-footer"><p>&copy; {e(page.brand.name)} GmbH. Prices incl. VAT.</p>{pay}</footer>')
+
+
+def page_html(page: Page, head_html: str, main: str, related_class: str = "related-products") -> str:
+    return f"{head_html}<body>{site_header(page)}<main>{main}</main>{site_footer(page, related_class)}</body></html>"
+
+
+def ld_script(document: Any, *, comments: bool = False, trailing_commas: bool = False,
+              raw_newlines: bool = False, escaped: bool = False) -> str:
+    """A JSON-LD <script> with the quirks real templates produce."""
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    if trailing_commas:  # a template loop that writes a comma after every item
+        text = re.sub(r'(["\d\]}el])(\n\s*[\]}])', r"\1,\2", text)
+    if comments:
+        lines = text.split("\n")
+        lines.insert(1, "  // Schema.org product snippet, generated by the theme")
+        lines.insert(len(lines) - 1, "  /* end of product */")
+        text = "\n".join(lines)
+    if raw_newlines:  # a description pasted in without JSON escaping
+        text = text.replace("\\n", "\n")
+    if escaped:  # a CMS field that HTML-escapes everything it stores
+        text = html.escape(text, quote=True)
+    return f'<script type="application/ld+json">\n{text.replace("</", "<" + chr(92) + "/")}\n</script>'
+
+
+def ld_product(page: Page, *, image: Any = None, description: Any = None, extra: dict | None = None) -> dict:
+    """A schema.org Product as shop plug-ins write it (brand, sku, offers)."""
+    p = page.product
+    product = {"@context": "https://schema.org", "@type": "Product", "name": p.title,
+               "sku": p.part_number, "brand": {"@type": "Brand", "name": page.brand.name},
+               "image": page.images[0] if image is None else image,
+               "description": "\n\n".join(p.description) if description is None else description,
+               "offers": {"@type": "Offer", "price": f"{12 + p.index % 70}.90", "priceCurrency": "EUR",
+                          "availability": "https://schema.org/InStock", "url": page.url}}
+    product.update(extra or {})
+    return product
