@@ -29,10 +29,10 @@ from scrapy.spiders import SitemapSpider
 from ilid_ray.catalogs.reader import read_product
 from ilid_ray.catalogs.record import ProductRecord
 from ilid_ray.catalogs.rights import rights_from_page
-from ilid_ray.config import CatalogSpec, CrawlConfig
+from ilid_ray.config import CatalogSpec, CrawlConfig, NetworkConfig
 from ilid_ray.crawl.failures import failure_reason
 from ilid_ray.crawl.guard import OFFSITE
-from ilid_ray.net import host_in_domains
+from ilid_ray.net import host_in_domains, scheme_reason
 from ilid_ray import optouts, records
 
 STAGE = "crawl"
@@ -102,6 +102,10 @@ class CatalogSpider(SitemapSpider):
 
     def _sitemap_request(self, request: Request, depth: int) -> Request | None:
         """The request of a sitemap at `depth`, or None (counted) when a walk cap forbids it."""
+        refused = scheme_reason(request.url)
+        if refused:
+            self.sitemap_errors.append(f"{request.url}: {refused}")
+            return None
         if depth > self.max_sitemap_depth:
             self.sitemaps_too_deep += 1
             return None
@@ -141,8 +145,9 @@ class CatalogSpider(SitemapSpider):
             self.over_cap += 1
             return
         self.product_urls[url] = None
-        if not self.on_site(url):
-            yield self.product_row(url, reason=OFFSITE)
+        refused = scheme_reason(url) or (None if self.on_site(url) else OFFSITE)
+        if refused:
+            yield self.product_row(url, reason=refused)
             return
         self.open_products.add(url)
         yield Request(url, callback=self._unless_opted_out, errback=self.on_product_error, dont_filter=True,
@@ -155,8 +160,9 @@ class CatalogSpider(SitemapSpider):
     # ------------------------------------------------------------------ opt-outs
     @property
     def agent(self) -> str:
+        """Our robots product token, from the crawl's USER_AGENT (the default one before a crawler)."""
         settings = getattr(self, "settings", None)
-        return optouts.agent_token(settings.get("USER_AGENT", "") if settings else "")
+        return optouts.agent_token(settings.get("USER_AGENT") if settings else NetworkConfig().user_agent)
 
     def opt_out_reason(self, response) -> str | None:
         """Why a product page's publisher keeps it out of the dataset (headers, then meta), or None."""
