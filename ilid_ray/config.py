@@ -42,13 +42,23 @@ class SelectorSpec(StrictModel):
     attribute_value: str = "td:last-child ::text"
 
 
+class OptOutSwitches(StrictModel):
+    """Which publisher opt-outs a catalog's build honours: all on by default. Turn one off only
+    with the publisher's permission; the switches are recorded in the version record."""
+
+    image_robots_txt: bool = True  # robots.txt of each image host (the page host's is crawl.obey_robots)
+    x_robots_tag: bool = True  # X-Robots-Tag headers (also "ilid-ray: noai" forms) of pages and images
+    meta_robots: bool = True  # <meta name="robots"|"ilid-ray" content="noai, ..."> of pages
+    tdmrep: bool = True  # TDMRep: tdm-reservation header / meta tag, /.well-known/tdmrep.json
+
+
 class CatalogSpec(StrictModel):
     """A web catalog as data: where to start, which pages are products, how to read one."""
 
     name: str  # the `source` tag carried by every record
     start_urls: list[str] = Field(default_factory=list)  # robots.txt URLs (sitemaps discovered)
     sitemap_urls: list[str] = Field(default_factory=list)  # explicit sitemaps, if no robots.txt
-    allowed_domains: list[str] = Field(default_factory=list)
+    allowed_domains: list[str] = Field(default_factory=list)  # empty: the hosts of start/sitemap URLs
     product_url_pattern: str = ".*"  # regex on sitemap <loc> URLs that are product pages
     sitemap_follow: list[str] = Field(default_factory=lambda: [".*"])  # nested sitemap regexes
     trade_names: str | None = None  # case-insensitive regex removed from label and data
@@ -61,6 +71,7 @@ class CatalogSpec(StrictModel):
     # "heuristic") and fill a structured record's missing title or image ("json-ld+heuristic");
     # false: such pages are rejected as "no product markup" / "no title" / "no image"
     heuristic_fallback: bool = True
+    opt_outs: OptOutSwitches = Field(default_factory=OptOutSwitches)
 
     @model_validator(mode="after")
     def _reader_needs(self) -> CatalogSpec:
@@ -104,6 +115,10 @@ class CrawlConfig(StrictModel):
     autothrottle_max_delay_s: float = 60.0
     max_redirects: int = 5  # a longer chain (or a loop) rejects the page
     max_page_bytes: int = 16 * 1024 * 1024  # larger pages and sitemaps are cancelled
+    # bounds of one catalog's walk (a sitemap index can generate sitemaps forever)
+    max_sitemaps: int = 200  # sitemap documents fetched (robots.txt and start sitemaps included)
+    max_sitemap_depth: int = 4  # nesting: robots.txt / sitemap_urls are depth 0, what they list 1, ...
+    max_crawl_s: float = 3600.0  # wall time of one catalog's crawl; then it stops, the rest "not crawled"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"  # Scrapy's, inside crawl tasks
     label_selector: LabelSelector | None = None
 
@@ -149,6 +164,10 @@ class DownloadConfig(StrictModel):
     max_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 80_000_000  # decompression-bomb guard
     max_redirects: int = 5
+    # politeness per image host, shared by all download tasks of a build (dataset/hostgate.py)
+    per_host_concurrency: int = 8  # fetches in flight per host
+    per_host_rate: float = 20.0  # fetch starts per second per host (0: unlimited)
+    host_wait_s: float = 300.0  # longest wait for a host's slot (also caps an honoured Retry-After)
     label_selector: LabelSelector | None = None
     image_size: int = 512
     image_format: Literal["jpg", "png"] = "jpg"

@@ -18,6 +18,7 @@ import functools
 import ipaddress
 import socket
 from typing import Iterable, Union
+from urllib.parse import urlsplit
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
@@ -26,6 +27,22 @@ IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200", "192.0.0.192",
 ))
+
+
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+
+
+def scheme_reason(url: str) -> str | None:
+    """The reject reason of a URL whose scheme is not http(s) (ftp, file, data, s3, ...), else None.
+    Checked before anything else: such a URL is never resolved nor connected to."""
+    scheme = urlsplit(url.strip()).scheme.lower()
+    return None if scheme in ALLOWED_SCHEMES else f"unsupported scheme: {scheme or 'none'}"
+
+
+def host_in_domains(host: str, domains: Iterable[str]) -> bool:
+    """Scrapy's offsite rule: the host is one of `domains` or a subdomain of one (ports ignored)."""
+    host = (host or "").lower().rstrip(".")
+    return any(host == d.lower() or host.endswith("." + d.lower()) for d in domains)
 
 
 class ForbiddenAddress(Exception):

@@ -31,6 +31,7 @@ ROW_SCHEMA = pa.schema([
     ("label", pa.string()),
     ("data", pa.list_(pa.string())),
     ("found_by", pa.string()),  # the reader that found the product: json-ld, microdata, heuristic, ...
+    ("rights", pa.string()),  # the page's licence / rights statement (schema.org license, rel=license)
     # status
     ("status", pa.string()),
     ("reject_stage", pa.string()),
@@ -58,7 +59,7 @@ ROW_SCHEMA = pa.schema([
     ("shard", pa.string()),
 ])
 
-RAW_COLUMNS = ("id", "url", "source", "crawled_at", "image_urls", "label", "data", "found_by")
+RAW_COLUMNS = ("id", "url", "source", "crawled_at", "image_urls", "label", "data", "found_by", "rights")
 
 REJECT_SCHEMA = pa.schema([
     ("id", pa.string()),
@@ -89,7 +90,16 @@ MANIFEST_SCHEMA = pa.schema([
     ("model", pa.string()),
     ("prompt_version", pa.string()),
     ("build_id", pa.string()),
+    ("rights", pa.string()),
 ])
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` in `schema`: columns it lacks (written before they existed, e.g. `rights`) become
+    nulls, so tables of older versions still concatenate with new ones."""
+    columns = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def record_id(url: str) -> str:
@@ -117,11 +127,11 @@ def empty_row() -> dict[str, Any]:
 
 
 def raw_row(url: str, source: str, label: str | None, data: Iterable[str], image_urls: Iterable[str],
-            crawled_at: str, found_by: str | None = None) -> dict[str, Any]:
+            crawled_at: str, found_by: str | None = None, rights: str | None = None) -> dict[str, Any]:
     """A crawled record in the build's row shape."""
     row = empty_row()
-    row.update(id=record_id(url), url=url, source=source, crawled_at=crawled_at,
-               image_urls=list(image_urls), label=label, data=list(data), found_by=found_by, status=OK)
+    row.update(id=record_id(url), url=url, source=source, crawled_at=crawled_at, image_urls=list(image_urls),
+               label=label, data=list(data), found_by=found_by, rights=rights, status=OK)
     return row
 
 

@@ -18,7 +18,7 @@ from ilid_ray.catalogs.heuristic import is_site_image, read_heuristic
 from ilid_ray.catalogs.page_parts import attribute_rows
 from ilid_ray.catalogs.record import ProductRecord
 from ilid_ray.catalogs.selectors import read_with_selectors
-from ilid_ray.catalogs.structured import read_structured
+from ilid_ray.catalogs.structured import page_licence, read_structured, rights_text
 from ilid_ray.catalogs.text import base_url, dedupe
 from ilid_ray.config import CatalogSpec
 
@@ -71,4 +71,5 @@ def read_product(page, spec: CatalogSpec, url: str | None = None) -> ProductReco
     if record is None:
         return ProductRecord()
     record.data = dedupe([*record.data, *attribute_rows(selector)])
+    record.rights = record.rights or rights_text(page_licence(selector, base), None)
     return record

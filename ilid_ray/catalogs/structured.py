@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 from typing import Any, Iterator
+from urllib.parse import urljoin
 
 from parsel import Selector
 
@@ -154,17 +155,36 @@ def _main_product(nodes: list[dict], ids: dict[str, dict]) -> dict | None:
     return product
 
 
-def _rights(node: dict, ids: dict[str, dict], selector: Selector) -> str | None:
+def page_licence(selector: Selector, base: str) -> str | None:
+    """The page's `<link rel="license">` / `<a rel="license">` target, absolute; None without one."""
+    href = selector.xpath('//*[self::link or self::a][contains(concat(" ", normalize-space(@rel), " "),'
+                          ' " license ")]/@href').get()
+    return urljoin(base, squash(href)) if href and squash(href) else None
+
+
+def _name_or_url(value: Any) -> str | None:
+    """A license / holder value: text, or a CreativeWork / Organization node (its URL, else name)."""
+    if isinstance(value, list):
+        return next((t for t in (_name_or_url(v) for v in value) if t), None)
+    if isinstance(value, dict):
+        return _text(value.get("url") or value.get("@id") or value.get("name"))
+    return _text(value)
+
+
+def rights_text(licence: str | None, holder: str | None) -> str | None:
+    """One line, "license: ...; copyright: ...", recorded with every sample; None when neither."""
+    parts = [*([f"license: {licence}"] if licence else []), *([f"copyright: {holder}"] if holder else [])]
+    return "; ".join(parts) or None
+
+
+def _rights(node: dict, ids: dict[str, dict], selector: Selector, base: str) -> str | None:
     """The product's (or its image's) schema.org license / copyrightHolder, else the page's
-    <link rel="license">: one line, None when the page states none."""
+    licence link."""
     images = [ids.get(i.get("@id"), i) if isinstance(i.get("@id"), str) else i
               for i in json_nodes(node.get("image"))]
-    licence = next((t for t in (_text(n.get("license")) for n in (node, *images)) if t), None)
-    page_licence = selector.xpath('//*[contains(concat(" ", @rel, " "), " license ")]/@href').get()
-    licence = licence or squash(page_licence or "") or None
-    holder = next((t for t in (_text(n.get("copyrightHolder")) for n in (node, *images)) if t), None)
-    parts = [*([f"license: {licence}"] if licence else []), *([f"copyright holder: {holder}"] if holder else [])]
-    return "; ".join(parts) or None
+    licence = next((t for t in (_name_or_url(n.get("license")) for n in (node, *images)) if t), None)
+    holder = next((t for t in (_name_or_url(n.get("copyrightHolder")) for n in (node, *images)) if t), None)
+    return rights_text(licence or page_licence(selector, base), holder)
 
 
 def record_from_node(node: dict, ids: dict[str, dict], selector: Selector, base: str,
@@ -173,7 +193,7 @@ def record_from_node(node: dict, ids: dict[str, dict], selector: Selector, base:
     record = _record(node.get("name"), _image_candidates(node.get("image"), ids),
                      _description_blocks(node.get("description")), node.get("material"), node.get("color"),
                      _property_rows(node.get("additionalProperty")), base, found_by)
-    record.rights = _rights(node, ids, selector)
+    record.rights = _rights(node, ids, selector, base)
     return record
 
 

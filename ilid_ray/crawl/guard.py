@@ -1,10 +1,15 @@
-"""Keep the crawler away from private, loopback, link-local and metadata addresses.
+"""Keep the crawler to http(s) URLs of the catalog's domains, away from private, loopback,
+link-local and metadata addresses.
 
-Two layers, both driven by `NetworkConfig.allow_private` (the Scrapy setting ILID_ALLOW_PRIVATE):
+Two layers, the address part driven by `NetworkConfig.allow_private` (the Scrapy setting
+ILID_ALLOW_PRIVATE):
 
-* `AddressGuardMiddleware` (first downloader middleware) resolves each request's host once and
-  refuses it with `BlockedRequest` (an IgnoreRequest, so it reaches the request's errback and a
-  product page becomes a reject "blocked: private address 10.0.0.7").
+* `AddressGuardMiddleware` (first downloader middleware) refuses every request whose scheme is not
+  http(s) ("unsupported scheme: ftp") or whose host is outside the spider's `allowed_domains`
+  ("offsite: ..."; `dont_filter` does not get around it), then resolves the host once (under the
+  DNS timeout) and refuses forbidden addresses. Refusals are `BlockedRequest` (an IgnoreRequest, so
+  they reach the request's errback and a product page becomes a reject "blocked: private address
+  10.0.0.7"). Scrapy's non-http download handlers are disabled as well (settings.py).
 * `GuardedResolver` (Scrapy's TWISTED_DNS_RESOLVER) checks the address again when the connection
   is made, so a DNS answer that changes after the middleware's check (DNS rebinding) still cannot
   reach a forbidden address. IP-literal hosts never reach a resolver; the middleware covers them.
@@ -19,16 +24,21 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet import defer
 from twisted.internet.threads import deferToThread
 
-from ilid_ray.net import ForbiddenAddress, UnresolvableHost, check_host, forbidden_reason
+from ilid_ray.net import (ForbiddenAddress, UnresolvableHost, check_host, forbidden_reason, host_in_domains,
+                          scheme_reason)
 
 log = logging.getLogger(__name__)
 ALLOW_SETTING = "ILID_ALLOW_PRIVATE"
 
 
+OFFSITE = "offsite: host not in allowed_domains"
+
+
 class BlockedRequest(IgnoreRequest):
-    """The request's host resolves to a forbidden address; the message is the reject reason."""
+    """The request may not be made (scheme, offsite, forbidden address); the message is the reason."""
 
 
 def host_verdict(host: str, allow: tuple[str, ...]) -> str | None:
@@ -40,27 +50,51 @@ def host_verdict(host: str, allow: tuple[str, ...]) -> str | None:
     return None
 
 
+def request_verdict(url: str, host: str | None, domains: list[str] | tuple[str, ...]) -> str | None:
+    """Why a request may not be made before any lookup (scheme, missing host, offsite), or None."""
+    reason = scheme_reason(url)
+    if reason:
+        return reason
+    if not host:
+        return "bad url: no host"
+    if domains and not host_in_domains(host, domains):
+        return OFFSITE
+    return None
+
+
 class AddressGuardMiddleware:
-    def __init__(self, allow: tuple[str, ...], stats=None):
+    def __init__(self, allow: tuple[str, ...], stats=None, crawler=None, dns_timeout: float = 20.0):
         self.allow = allow
         self.stats = stats
+        self.crawler = crawler
+        self.dns_timeout = dns_timeout
         self._verdicts: dict[str, str | None] = {}
 
     @classmethod
     def from_crawler(cls, crawler) -> AddressGuardMiddleware:
-        return cls(tuple(crawler.settings.getlist(ALLOW_SETTING)), crawler.stats)
+        return cls(tuple(crawler.settings.getlist(ALLOW_SETTING)), crawler.stats, crawler,
+                   crawler.settings.getfloat("DNS_TIMEOUT"))
+
+    def _domains(self, spider) -> list[str]:
+        spider = spider or getattr(self.crawler, "spider", None)
+        return list(getattr(spider, "allowed_domains", None) or ())
 
     async def process_request(self, request, spider=None) -> None:
         host = urlparse_cached(request).hostname
-        if not host or urlparse_cached(request).scheme not in ("http", "https"):
-            return None
-        if host not in self._verdicts:
-            try:
-                self._verdicts[host] = await maybe_deferred_to_future(
-                    deferToThread(host_verdict, host, self.allow))
-            except UnresolvableHost:
-                return None  # the download itself then fails with Scrapy's DNS error
-        verdict = self._verdicts[host]
+        verdict = request_verdict(request.url, host, self._domains(spider))
+        if verdict is None:
+            if host not in self._verdicts:
+                from twisted.internet import reactor
+
+                lookup = deferToThread(host_verdict, host, self.allow)
+                lookup.addTimeout(self.dns_timeout, reactor)  # every network wait has a deadline
+                try:
+                    self._verdicts[host] = await maybe_deferred_to_future(lookup)
+                except UnresolvableHost:
+                    return None  # the download itself then fails with Scrapy's DNS error
+                except defer.TimeoutError:
+                    raise BlockedRequest("dns lookup timed out") from None
+            verdict = self._verdicts[host]
         if verdict:
             log.warning("refused %s: %s", request.url, verdict)
             if self.stats is not None:

@@ -6,10 +6,16 @@ Ray worker per catalog (`max_calls=1`). Each crawl writes its raw rows as one Pa
 build's row schema (ok rows and crawl rejects together), published atomically; a crawl that finds
 no product page at all (robots.txt or sitemaps unreachable, wrong product_url_pattern) raises
 CrawlError naming the catalog instead of writing an empty file.
+
+Next to the rows goes `{catalog}.report.json`: the crawl's counts and how its walk caps bit
+(sitemaps fetched / over the cap / too deep, wall time), which the build's summary reports. A
+crawl task that outlives `crawl.max_crawl_s` by CRAWL_GRACE_S (a hung connection Scrapy's own
+timeout could not end) is cancelled and fails its catalog.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -29,6 +35,7 @@ from ilid_ray.storage import Store
 
 log = logging.getLogger(__name__)
 CRAWL_TASK_CPUS = 0.5  # a crawl mostly waits on the network; don't let it hold a whole core
+CRAWL_GRACE_S = 120.0  # past max_crawl_s: time for Scrapy to close the spider and write its rows
 
 
 class CrawlError(RuntimeError):
@@ -48,15 +55,49 @@ class CrawlReport:
     duplicates: int = 0
     finish_reason: str = ""
     seconds: float = 0.0
+    sitemaps_fetched: int = 0
+    sitemaps_over_cap: int = 0  # not fetched: crawl.max_sitemaps reached
+    sitemaps_too_deep: int = 0  # not fetched: nested deeper than crawl.max_sitemap_depth
+    caps: dict[str, float] = field(default_factory=dict)  # the caps this crawl ran under
+
+    @property
+    def timed_out(self) -> bool:
+        return self.finish_reason == "closespider_timeout"
 
     def summary(self) -> str:
         top = ", ".join(f"{r} x{n}" for r, n in sorted(self.reasons.items(), key=lambda kv: -kv[1])[:5])
         return (f"{self.catalog}: {self.rows} pages ({self.ok} ok, {self.rejected} rejected"
-                f"{': ' + top if top else ''}), {self.over_cap} over the page cap, {self.seconds:.1f}s")
+                f"{': ' + top if top else ''}), {self.over_cap} over the page cap, {self.walk()}, "
+                f"{self.seconds:.1f}s")
+
+    def walk(self) -> str:
+        """How the walk caps bit, in words."""
+        caps = self.caps
+        text = (f"{self.sitemaps_fetched} sitemaps (cap {caps.get('max_sitemaps', '?')}: "
+                f"{self.sitemaps_over_cap} over it, {self.sitemaps_too_deep} deeper than "
+                f"{caps.get('max_sitemap_depth', '?')})")
+        if self.timed_out:
+            text += f", stopped at the wall-time cap of {caps.get('max_crawl_s', '?')}s"
+        return text
 
 
 def raw_path(build_id: str, catalog: str) -> str:
     return f"raw/{build_id}/{catalog}.parquet"
+
+
+def report_path(build_id: str, catalog: str) -> str:
+    return f"raw/{build_id}/{catalog}.report.json"
+
+
+def crawl_reports(store: Store, build_id: str, catalogs: list[str]) -> dict[str, dict]:
+    """The crawl reports of a build's catalogs (those that wrote one), for the build's summary."""
+    out = {}
+    for name in catalogs:
+        try:
+            out[name] = json.loads(store.get_bytes(report_path(build_id, name)))
+        except FileNotFoundError:
+            continue
+    return out
 
 
 def crawl_catalog(spec: CatalogSpec, crawl_cfg: CrawlConfig, network_cfg: NetworkConfig,
@@ -89,6 +130,10 @@ def crawl_catalog(spec: CatalogSpec, crawl_cfg: CrawlConfig, network_cfg: Networ
     report = write_rows(rows, out_path, spec.name)
     report.sitemap_errors = list(spider.sitemap_errors)
     report.over_cap, report.duplicates, report.finish_reason = spider.over_cap, spider.duplicates, reason
+    report.sitemaps_fetched = spider.sitemaps_requested
+    report.sitemaps_over_cap, report.sitemaps_too_deep = spider.sitemaps_over_cap, spider.sitemaps_too_deep
+    report.caps = {"max_pages": spider.max_products, "max_sitemaps": crawl_cfg.max_sitemaps,
+                   "max_sitemap_depth": crawl_cfg.max_sitemap_depth, "max_crawl_s": crawl_cfg.max_crawl_s}
     report.seconds = round(time.time() - started, 2)
     log.info("crawl %s", report.summary())
     return report
@@ -123,6 +168,8 @@ def _crawl_to_store(spec: CatalogSpec, crawl_cfg: CrawlConfig, network_cfg: Netw
         report = crawl_catalog(spec, crawl_cfg, network_cfg, local, crawl_cfg.log_level)
         store.put_file(local, rel)
         report.out_path = store.uri(rel)
+        summary = dict(asdict(report), timed_out=report.timed_out)
+        store.put_bytes(json.dumps(summary, indent=2).encode(), rel.replace(".parquet", ".report.json"))
         return asdict(report)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -149,13 +196,19 @@ def crawl_catalogs(specs: list[CatalogSpec], crawl_cfg: CrawlConfig, network_cfg
         if spec not in todo:
             log.info("crawl %s: %s exists, skipped (resume)", spec.name, store.uri(paths[spec.name]))
     pending: dict = {}
+    started: dict = {}
     failures: dict[str, str] = {}
     limit = max(1, crawl_cfg.max_parallel_catalogs)
+    deadline_s = crawl_cfg.max_crawl_s + CRAWL_GRACE_S
     while todo or pending:
         while todo and len(pending) < limit:
             spec = todo.pop(0)
-            pending[task.remote(spec, crawl_cfg, network_cfg, store, paths[spec.name])] = spec.name
-        done, _ = ray.wait(list(pending), num_returns=1)
+            ref = task.remote(spec, crawl_cfg, network_cfg, store, paths[spec.name])
+            pending[ref], started[ref] = spec.name, time.monotonic()
+        done, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
+        for ref in [r for r in pending if r not in done and time.monotonic() - started[r] > deadline_s]:
+            ray.cancel(ref, force=True)  # hung past its own wall-time cap: end it, fail the catalog
+            failures[pending.pop(ref)] = f"crawl still running {deadline_s:.0f}s after it started; cancelled"
         for ref in done:
             name = pending.pop(ref)
             try:

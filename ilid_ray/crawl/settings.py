@@ -7,6 +7,10 @@ from typing import Any
 from ilid_ray.config import CrawlConfig, NetworkConfig
 from ilid_ray.crawl.guard import ALLOW_SETTING
 
+# Only http(s) is ever crawled: Scrapy's other handlers (file, ftp, s3, data) are switched off, so
+# even a request that got past the guard could not read a local file or open an FTP connection.
+DISABLED_HANDLERS = {"file": None, "ftp": None, "s3": None, "data": None}
+
 
 def crawl_settings(crawl: CrawlConfig, network: NetworkConfig, log_level: str = "INFO") -> dict[str, Any]:
     return {
@@ -24,6 +28,8 @@ def crawl_settings(crawl: CrawlConfig, network: NetworkConfig, log_level: str = 
         "RETRY_TIMES": crawl.retry_times,
         "DOWNLOAD_TIMEOUT": crawl.download_timeout_s,
         "DNS_TIMEOUT": crawl.download_timeout_s,
+        "DOWNLOAD_HANDLERS": dict(DISABLED_HANDLERS),
+        "CLOSESPIDER_TIMEOUT": crawl.max_crawl_s,  # wall-time cap of one catalog's crawl
         "REDIRECT_MAX_TIMES": crawl.max_redirects,
         "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
         "DOWNLOAD_WARNSIZE": crawl.max_page_bytes // 2,

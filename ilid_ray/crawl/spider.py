@@ -6,6 +6,12 @@ list ends as exactly one raw row: accepted, or rejected at stage "crawl" with a 
 error, redirect loop, robots.txt, blocked address, no title, no image, ...). URLs beyond the page
 cap are counted, not fetched. Custom spiders (reader=custom) subclass this and override
 `parse_product`.
+
+The walk is bounded: at most `crawl.max_sitemaps` sitemap documents, nested at most
+`crawl.max_sitemap_depth` deep (more are counted, not fetched), for at most `crawl.max_crawl_s`
+(Scrapy's CLOSESPIDER_TIMEOUT). Only http(s) URLs on `allowed_domains` (default: the hosts of the
+start URLs) are requested (guard.py). A product page that opts out (X-Robots-Tag, meta robots,
+TDMRep; `catalog.opt_outs`) is rejected with its reason before it is read.
 """
 
 from __future__ import annotations
@@ -22,15 +28,25 @@ from scrapy.spiders import SitemapSpider
 
 from ilid_ray.catalogs.reader import read_product
 from ilid_ray.catalogs.record import ProductRecord
-from ilid_ray.config import CatalogSpec, CrawlConfig
+from ilid_ray.config import CatalogSpec, CrawlConfig, NetworkConfig
 from ilid_ray.crawl.failures import failure_reason
-from ilid_ray import records
+from ilid_ray.crawl.guard import OFFSITE
+from ilid_ray.net import host_in_domains, scheme_reason
+from ilid_ray import optouts, records
 
 STAGE = "crawl"
 
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def default_domains(catalog: CatalogSpec) -> list[str]:
+    """`allowed_domains` of a spec, or the hosts of its start and sitemap URLs when it names none."""
+    if catalog.allowed_domains:
+        return list(catalog.allowed_domains)
+    hosts = (urlsplit(u).hostname for u in [*catalog.start_urls, *catalog.sitemap_urls])
+    return list(dict.fromkeys(h.lower() for h in hosts if h))
 
 
 class CatalogSpider(SitemapSpider):
@@ -42,9 +58,13 @@ class CatalogSpider(SitemapSpider):
         self.sitemap_urls = [*catalog.start_urls, *catalog.sitemap_urls]
         self.sitemap_rules = [(re.compile(catalog.product_url_pattern), "parse_product")]
         self.sitemap_follow = [re.compile(p) for p in catalog.sitemap_follow]
-        self.allowed_domains = list(catalog.allowed_domains)
+        self.allowed_domains = default_domains(catalog)
         self.max_products = catalog.max_pages if catalog.max_pages is not None else crawl.max_pages
+        self.max_sitemaps, self.max_sitemap_depth = crawl.max_sitemaps, crawl.max_sitemap_depth
         super().__init__(*args, **kwargs)
+        self.sitemaps_requested = 0
+        self.sitemaps_over_cap = 0  # sitemaps not fetched because of crawl.max_sitemaps
+        self.sitemaps_too_deep = 0  # sitemaps not fetched because of crawl.max_sitemap_depth
         self.product_urls: dict[str, None] = {}  # every product URL taken on, in discovery order
         self.open_products: set[str] = set()  # requested, no row yet
         self.sitemap_errors: list[str] = []
@@ -75,7 +95,24 @@ class CatalogSpider(SitemapSpider):
     # ------------------------------------------------------------------ sitemaps
     async def start(self):
         for url in self.sitemap_urls:
-            yield Request(url, callback=self._parse_sitemap, errback=self.on_sitemap_error)
+            request = self._sitemap_request(Request(url, callback=self._parse_sitemap), 0)
+            if request is not None:
+                yield request
+
+    def _sitemap_request(self, request: Request, depth: int) -> Request | None:
+        """The request of a sitemap at `depth`, or None (counted) when a walk cap forbids it."""
+        refused = scheme_reason(request.url)
+        if refused:
+            self.sitemap_errors.append(f"{request.url}: {refused}")
+            return None
+        if depth > self.max_sitemap_depth:
+            self.sitemaps_too_deep += 1
+            return None
+        if self.sitemaps_requested >= self.max_sitemaps:
+            self.sitemaps_over_cap += 1
+            return None
+        self.sitemaps_requested += 1
+        return request.replace(errback=self.on_sitemap_error, meta={**request.meta, "sitemap_depth": depth})
 
     def _parse_sitemap(self, response):
         produced = list(super()._parse_sitemap(response) or ())
@@ -85,9 +122,12 @@ class CatalogSpider(SitemapSpider):
             elif self._get_sitemap_body(response) is None:
                 kind = response.headers.get("Content-Type", b"").decode("latin-1") or "no content type"
                 self.sitemap_errors.append(f"{response.url}: not a sitemap ({kind})")
+        depth = response.meta.get("sitemap_depth", 0) + 1
         for request in produced:
             if request.callback == self._parse_sitemap:
-                yield request.replace(errback=self.on_sitemap_error)
+                request = self._sitemap_request(request, depth)
+                if request is not None:
+                    yield request
             else:
                 yield from self._take_product(request.url, request.callback)
 
@@ -104,18 +144,40 @@ class CatalogSpider(SitemapSpider):
             self.over_cap += 1
             return
         self.product_urls[url] = None
-        if not self.on_site(url):
-            yield self.product_row(url, reason="offsite: host not in allowed_domains")
+        refused = scheme_reason(url) or (None if self.on_site(url) else OFFSITE)
+        if refused:
+            yield self.product_row(url, reason=refused)
             return
         self.open_products.add(url)
-        yield Request(url, callback=callback, errback=self.on_product_error, dont_filter=True,
-                      meta={"product_url": url})
+        yield Request(url, callback=self._unless_opted_out, errback=self.on_product_error, dont_filter=True,
+                      meta={"product_url": url}, cb_kwargs={"read": callback})
 
     def on_site(self, url: str) -> bool:
         """Scrapy's offsite rule (host is an allowed domain or a subdomain; ports ignored)."""
-        host = (urlsplit(url).hostname or "").lower()
-        return not self.allowed_domains or any(
-            host == d.lower() or host.endswith("." + d.lower()) for d in self.allowed_domains)
+        return not self.allowed_domains or host_in_domains(urlsplit(url).hostname or "", self.allowed_domains)
+
+    # ------------------------------------------------------------------ opt-outs
+    @property
+    def agent(self) -> str:
+        """Our robots product token, from the crawl's USER_AGENT (the default one before a crawler)."""
+        settings = getattr(self, "settings", None)
+        return optouts.agent_token(settings.get("USER_AGENT") if settings else NetworkConfig().user_agent)
+
+    def opt_out_reason(self, response) -> str | None:
+        """Why a product page's publisher keeps it out of the dataset (headers, then meta), or None."""
+        switches = self.catalog.opt_outs
+        reason = optouts.header_reason(lambda name: [v.decode("latin-1") for v in response.headers.getlist(name)],
+                                       self.agent, switches.x_robots_tag, switches.tdmrep)
+        if reason is None and isinstance(response, TextResponse):
+            reason = optouts.meta_reason(response.selector, self.agent, switches.meta_robots, switches.tdmrep)
+        return reason
+
+    def _unless_opted_out(self, response, read):
+        reason = self.opt_out_reason(response)
+        if reason:
+            yield self.product_row(response.meta.get("product_url", response.url), reason=reason)
+            return
+        yield from read(response) or ()
 
     # ------------------------------------------------------------------ products
     def parse_product(self, response):
@@ -125,7 +187,8 @@ class CatalogSpider(SitemapSpider):
             kind = response.headers.get("Content-Type", b"").decode("latin-1") or "unknown type"
             yield self.product_row(url, reason=f"not an HTML page ({kind})")
             return
-        yield self.product_row(url, read_product(response, self.catalog))
+        record = read_product(response, self.catalog)
+        yield self.product_row(url, record)
 
     def on_product_error(self, failure):
         request = failure.request
@@ -135,7 +198,7 @@ class CatalogSpider(SitemapSpider):
         """The one raw row of a product URL; rejected with `reason`, or the record's problem."""
         record = record or ProductRecord()
         row = records.raw_row(url, self.name, record.label, record.data, record.image_urls, now_iso(),
-                              found_by=record.found_by)
+                              found_by=record.found_by, rights=record.rights)
         reason = reason or record.problem()
         if reason:
             records.reject(row, STAGE, reason)

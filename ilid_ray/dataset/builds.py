@@ -20,10 +20,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from ilid_ray.dataset.dedupe import IN_BUILD, IN_DATASET
+from ilid_ray.dataset import removals
+from ilid_ray.dataset.dedupe import IN_BUILD, IN_DATASET, REMOVED
 from ilid_ray.dataset.manifest import (LATEST, Versions, read_json, read_parquet, version_name, write_json,
                                        write_parquet)
-from ilid_ray.records import MANIFEST_SCHEMA, REJECT_SCHEMA
+from ilid_ray.records import MANIFEST_SCHEMA, REJECT_SCHEMA, conform
 from ilid_ray.dataset.stats import unique_counts
 from ilid_ray.storage import Store
 
@@ -95,7 +96,8 @@ class Build:
         """Manifest rows of the shards this build has finished so far (all attempts)."""
         parts = [read_parquet(self.store, rel) for rel in self.store.list(f"fragments/{self.build_id}")
                  if rel.endswith(".parquet")]
-        return pa.concat_tables(parts).cast(MANIFEST_SCHEMA) if parts else MANIFEST_SCHEMA.empty_table()
+        parts = [conform(part, MANIFEST_SCHEMA) for part in parts]
+        return pa.concat_tables(parts) if parts else MANIFEST_SCHEMA.empty_table()
 
     def known_keys(self) -> dict[str, list[tuple[str, str, str]]]:
         """Preload for the KeyRegistry: ids and image hashes of the dataset and of adopted shards."""
@@ -104,6 +106,8 @@ class Build:
             ids = table.column("id").to_pylist()
             preload["id"].extend((i, origin, "") for i in ids)
             preload["sha256"].extend((h, origin, i) for h, i in zip(table.column("image_sha256").to_pylist(), ids))
+        for namespace, entries in removals.registry_preload(self.store, REMOVED).items():
+            preload[namespace] = entries + preload[namespace]  # a takedown outranks every other origin
         return preload
 
     # ---------------------------------------------------------------- commit
@@ -114,7 +118,7 @@ class Build:
         previous = versions.manifest()
         fragments = self.fragments()
         self._delete_orphan_shards(set(fragments.column("shard").to_pylist()))
-        added = _new_samples(previous, fragments)
+        added = removals.without_removed(_new_samples(previous, fragments), self.store)
         manifest = pa.concat_tables([previous.cast(MANIFEST_SCHEMA), added])
         number = (versions.latest() or 0) + 1
         name = version_name(number)

@@ -46,10 +46,20 @@ def report(result) -> str:
         f"rejects  {result.root}/rejects/{result.build_id}.parquet",
         f"words    {result.root}/stats/{record['version']}-top-words.png",
         f"models   {', '.join(record['models']) or '-'} (prompt {', '.join(record['prompt_versions']) or '-'})",
+        *crawl_lines(stats.get("crawl", {})),
         "",
         format_table(record["dataset"]),
     ]
     return "\n".join(lines)
+
+
+def crawl_lines(reports: dict) -> list[str]:
+    """One line per catalog: how its crawl's walk caps bit (sitemaps, depth, wall time)."""
+    from ilid_ray.crawl.runner import CrawlReport
+
+    fields = CrawlReport.__dataclass_fields__
+    return [f"crawl    {CrawlReport(**{k: v for k, v in r.items() if k in fields}).summary()}"
+            for r in reports.values()]
 
 
 build_options = [
@@ -114,7 +124,7 @@ def demo(root, products, count, engine, overrides):
 
 @click.group()
 def dataset():
-    """Inspect a dataset's versions."""
+    """Inspect a dataset's versions; take samples down."""
 
 
 root_option = click.option("--root", required=True, help="Dataset root (local path or s3://bucket/prefix).")
@@ -190,3 +200,23 @@ def export(root, version, target):
     from ilid_ray.dataset.manifest import export_version
 
     click.echo(json.dumps(export_version(Store(root), version, Store(target)), indent=2))
+
+
+@dataset.command()
+@root_option
+@click.option("--url", "urls", multiple=True, help="Page URL of a sample to take down (repeatable).")
+@click.option("--source", "sources", multiple=True, help="Take down every sample of this catalog (repeatable).")
+@click.option("--from-file", "from_file", type=click.Path(exists=True, dir_okay=False),
+              help="A file of page URLs, one a line (# comments allowed).")
+def remove(root, urls, sources, from_file):
+    """Take samples down: a new version without them (shards untouched); no later build or export
+    brings them back."""
+    from ilid_ray.dataset.removals import RemovalError, read_url_file
+    from ilid_ray.dataset.removals import remove as remove_samples
+
+    listed = [*urls, *(read_url_file(Path(from_file).read_text(encoding="utf-8")) if from_file else [])]
+    try:
+        result = remove_samples(Store(root), listed, sources)
+    except RemovalError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(result, indent=2))

@@ -17,6 +17,7 @@ STAGE = "dedupe"
 IN_DATASET = "in dataset"
 IN_BUILD = "written by an interrupted attempt of this build"
 TAKEN = "taken in this build"
+REMOVED = "removed"  # taken down by `ilid dataset remove` (removals.py): never added again
 
 Claim = Callable[[str, list[str], list[str]], list[tuple[str, str] | None]]
 
@@ -62,8 +63,13 @@ def record_owner(row: dict[str, Any]) -> str:
     return f"{row['source']}|{row['url']}|{row['crawled_at']}"
 
 
-def dedupe_urls(rows: list[dict[str, Any]], claim: Claim) -> list[dict[str, Any]]:
-    """One sample per page URL: the id is the uuid5 of the URL, so claim ids."""
+def dedupe_urls(rows: list[dict[str, Any]], claim: Claim,
+                removed_sources: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """One sample per page URL: the id is the uuid5 of the URL, so claim ids. Pages of a source
+    taken down as a whole (`removed_sources`) and taken-down URLs are rejected."""
+    for row in rows:
+        if is_ok(row) and row["source"] in removed_sources:
+            reject(row, STAGE, "source removed from the dataset (takedown)")
     todo = [r for r in rows if is_ok(r)]
     if not todo:
         return rows
@@ -72,7 +78,9 @@ def dedupe_urls(rows: list[dict[str, Any]], claim: Claim) -> list[dict[str, Any]
         if held is None:
             continue
         origin, _ = held
-        if origin == IN_BUILD:
+        if origin == REMOVED:
+            reject(row, STAGE, "removed from the dataset (takedown)")
+        elif origin == IN_BUILD:
             row["status"] = RESUMED
         elif origin == IN_DATASET:
             reject(row, STAGE, "URL already in the dataset")
@@ -90,6 +98,9 @@ def dedupe_images(rows: list[dict[str, Any]], claim: Claim) -> list[dict[str, An
     for row, held in zip(todo, verdicts):
         if held is not None:
             origin, owner = held
+            if origin == REMOVED:
+                reject(row, STAGE, f"same image as removed sample {owner} (takedown)")
+                continue
             where = "in the dataset" if origin == IN_DATASET else "in this build"
             reject(row, STAGE, f"same image as sample {owner} {where}")
     return rows

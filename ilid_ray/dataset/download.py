@@ -15,9 +15,9 @@ import hashlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Mapping
 
-from ilid_ray.config import DownloadConfig, NetworkConfig
+from ilid_ray.config import DownloadConfig, NetworkConfig, OptOutSwitches
 from ilid_ray import records
 from ilid_ray.dataset.fetch import FetchError, GuardedClient
 from ilid_ray.imaging import ImageError, decode, encode, resize_pad
@@ -54,17 +54,22 @@ class Downloader:
     tasks (one instance per block); as an actor pool (`map_batches(Downloader, ...)`) repeated
     batches from one catalog host would reuse kept-alive connections (not measured yet)."""
 
-    def __init__(self, cfg: DownloadConfig, network: NetworkConfig, cpu_slots: int | None = None):
+    def __init__(self, cfg: DownloadConfig, network: NetworkConfig, cpu_slots: int | None = None,
+                 opt_outs: Mapping[str, OptOutSwitches] | None = None, gate=None):
+        """`opt_outs`: per source (catalog) the publisher opt-outs to honour (missing: all on);
+        `gate`: the build's shared HostGate actor (None: per-instance politeness only)."""
         self.cfg = cfg
         self.network = network
         self.cpu_slots = cpu_slots or available_cpus()
+        self.opt_outs = dict(opt_outs or {})
+        self.gate = gate
         self._client: GuardedClient | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._cpu: threading.BoundedSemaphore | None = None
 
     def _start(self) -> None:
         if self._client is None:
-            self._client = GuardedClient(self.cfg, self.network)
+            self._client = GuardedClient(self.cfg, self.network, gate=self.gate)
             self._pool = ThreadPoolExecutor(max(1, self.cfg.threads), thread_name_prefix="download")
             self._cpu = threading.BoundedSemaphore(self.cpu_slots)
 
@@ -85,9 +90,10 @@ class Downloader:
         self._start()
         urls = list(dict.fromkeys(u.strip() for u in row.get("image_urls") or [] if u and u.strip()))
         tries: list[str] = []
+        switches = self.opt_outs.get(row.get("source"), OptOutSwitches())
         for url in urls:
             try:
-                fetched = self._client.fetch(url)
+                fetched = self._client.fetch(url, switches)
                 with self._cpu:
                     fields = process_image(fetched.data, self.cfg)
             except (FetchError, ImageError) as exc:
@@ -101,10 +107,10 @@ class Downloader:
         return records.reject(row, STAGE, "; ".join(tries) if tries else "no image url")
 
 
-def download_rows(rows: list[dict[str, Any]], cfg: DownloadConfig,
-                  network: NetworkConfig) -> list[dict[str, Any]]:
+def download_rows(rows: list[dict[str, Any]], cfg: DownloadConfig, network: NetworkConfig,
+                  opt_outs: Mapping[str, OptOutSwitches] | None = None, gate=None) -> list[dict[str, Any]]:
     """The download stage as a plain function (a fresh client per call)."""
-    downloader = Downloader(cfg, network)
+    downloader = Downloader(cfg, network, opt_outs=opt_outs, gate=gate)
     try:
         return downloader(rows)
     finally:

@@ -9,6 +9,13 @@ wall-clock deadline, so neither a huge nor a trickling response can hold a worke
 
 Failures raise `FetchError` whose `reason` is short and human ("http 404", "not an image:
 text/html", "blocked: 127.0.0.2 is loopback"); they become the reject reason of the row.
+
+Only http(s) is fetched ("unsupported scheme: ftp", also for a redirect hop). Given a catalog's
+`opt_outs`, a fetch also honours the publisher: the robots.txt and TDMRep tdmrep.json of each hop's
+origin (origin_rules.py), then the `X-Robots-Tag` / `tdm-reservation` headers of the answer,
+checked before any of its body is read (each its own "opt-out: ..." reason). Each attempt holds a
+slot of the URL's host from the host gate (hostgate.py): per-host concurrency and rate, and a
+429's Retry-After pauses the host for every worker sharing the gate.
 """
 
 from __future__ import annotations
@@ -31,21 +38,27 @@ from urllib3.exceptions import (
 from urllib3.util.connection import allowed_gai_family
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
-from ilid_ray.config import DownloadConfig, NetworkConfig
-from ilid_ray.net import forbidden_reason
+from ilid_ray.config import DownloadConfig, NetworkConfig, OptOutSwitches
+from ilid_ray.dataset.hostgate import GateClient, HostBusy, HostSlots
+from ilid_ray.dataset.origin_rules import OriginRuleCache
+from ilid_ray.net import forbidden_reason, scheme_reason
+from ilid_ray.optouts import agent_token, header_reason
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 SMALL_BODY = 64 * 1024  # error/redirect bodies up to this size are drained to keep the connection
 CHUNK = 64 * 1024
+RULES_BYTES = 512 * 1024  # robots.txt / tdmrep.json read at most this much (RFC 9309 asks >= 500 KiB)
 
 
 class FetchError(Exception):
     """A URL gave no image. `retryable` marks transient failures (timeouts, 5xx, 429)."""
 
-    def __init__(self, reason: str, retryable: bool = False, retry_after: float | None = None):
+    def __init__(self, reason: str, retryable: bool = False, retry_after: float | None = None,
+                 status: int | None = None):
         super().__init__(reason)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.status = status
 
     @property
     def reason(self) -> str:
@@ -237,26 +250,48 @@ def _translate(exc: Exception, url: str) -> FetchError:
 class GuardedClient:
     """Fetches image URLs with the download config's limits; thread-safe, one per worker."""
 
-    def __init__(self, cfg: DownloadConfig, network: NetworkConfig, ca_certs: str | None = None):
+    def __init__(self, cfg: DownloadConfig, network: NetworkConfig, ca_certs: str | None = None, gate=None):
+        """`gate`: the build's HostGate actor handle (shared by all tasks); None: a local one."""
         self.cfg = cfg
+        self.agent = agent_token(network.user_agent)
         self.headers = {"User-Agent": network.user_agent, "Accept": "image/*"}
         self.timeout = urllib3.Timeout(connect=cfg.timeout_s, read=cfg.timeout_s)
         self.pool = guarded_pool_manager(network.allow_private, maxsize=max(1, cfg.threads), ca_certs=ca_certs)
+        backend = gate if gate is not None else HostSlots(cfg.per_host_concurrency, cfg.per_host_rate,
+                                                          cfg.host_wait_s)
+        self.gate = GateClient(backend, cfg.host_wait_s)
+        self.origins = OriginRuleCache(self._get_rules_file, self.agent, FetchError, BlockedAddress)
 
     def close(self) -> None:
         self.pool.clear()
 
-    def fetch(self, url: str) -> Fetched:
-        """GET an image, retrying transient failures with exponential backoff and jitter."""
+    def fetch(self, url: str, opt_outs: OptOutSwitches | None = None) -> Fetched:
+        """GET an image, retrying transient failures with exponential backoff and jitter.
+        `opt_outs`: the publisher opt-outs to honour (None: none, a bare fetch)."""
+        reason = scheme_reason(url)
+        if reason:
+            raise FetchError(reason)
         attempt = 0
         while True:
             try:
-                return self._fetch_once(url)
+                return self._gated_once(url, opt_outs)
             except FetchError as exc:
                 if not exc.retryable or attempt >= self.cfg.retries:
                     raise
                 time.sleep(self._backoff(attempt, exc.retry_after))
                 attempt += 1
+
+    def _gated_once(self, url: str, opt_outs: OptOutSwitches | None) -> Fetched:
+        """One attempt inside a slot of the URL's host; a 429 seen here pauses the host."""
+        try:
+            with self.gate.slot(urlsplit(url).netloc.lower()) as outcome:
+                try:
+                    return self._fetch_once(url, opt_outs)
+                except FetchError as exc:
+                    outcome.status, outcome.retry_after = exc.status, exc.retry_after
+                    raise
+        except HostBusy as exc:
+            raise FetchError(str(exc)) from exc
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         delay = self.cfg.backoff_s * (2 ** attempt) * random.uniform(0.5, 1.5)
@@ -264,22 +299,40 @@ class GuardedClient:
             delay = max(delay, min(retry_after, self.cfg.timeout_s))
         return delay
 
-    def _fetch_once(self, url: str) -> Fetched:
+    def _fetch_once(self, url: str, opt_outs: OptOutSwitches | None = None) -> Fetched:
         with Deadline(self.cfg.deadline_s) as deadline:
             try:
-                return self._follow(url)
+                return self._follow(url, lambda resp, final: self._accept(resp, final, opt_outs), opt_outs)
             except FetchError as exc:
                 if deadline.expired:
                     raise FetchError("timeout", retryable=True) from exc
                 raise
 
-    def _follow(self, url: str) -> Fetched:
-        """One GET with redirects followed by hand, each hop through the guarded connections."""
+    def _get_rules_file(self, url: str) -> tuple[int, bytes]:
+        """(status, first RULES_BYTES of the body) of a robots.txt / tdmrep.json, redirects followed
+        (runs inside the image attempt's deadline and host slot)."""
+        def small(resp, _url):
+            try:
+                body = resp.read(RULES_BYTES, decode_content=True) if resp.status == 200 else b""
+            except Exception as exc:  # noqa: BLE001
+                raise _translate(exc, _url) from exc
+            finally:
+                _discard(resp)
+            return resp.status, body
+        return self._follow(url, small)
+
+    def _follow(self, url: str, accept, opt_outs: OptOutSwitches | None = None):
+        """One GET with redirects followed by hand, each hop through the guarded connections;
+        `accept(response, url)` reads the final answer. With `opt_outs`, each hop's origin rules
+        (robots.txt, tdmrep.json) are checked before it is requested."""
         seen = {url}
         current = url
         for _ in range(self.cfg.max_redirects + 1):
-            if urlsplit(current).scheme not in ("http", "https"):
-                raise FetchError(f"unsupported scheme: {urlsplit(current).scheme or 'none'}")
+            reason = scheme_reason(current)
+            if reason is None and opt_outs is not None:
+                reason = self.origins.reason(current, opt_outs.image_robots_txt, opt_outs.tdmrep)
+            if reason:
+                raise FetchError(reason)
             try:
                 resp = self.pool.request("GET", current, headers=self.headers, redirect=False,
                                          retries=False, preload_content=False, timeout=self.timeout)
@@ -295,16 +348,21 @@ class GuardedClient:
                     raise FetchError("redirect loop")
                 seen.add(current)
                 continue
-            return self._accept(resp, current)
+            return accept(resp, current)
         raise FetchError(f"too many redirects: > {self.cfg.max_redirects}")
 
-    def _accept(self, resp: urllib3.BaseHTTPResponse, url: str) -> Fetched:
-        """Status, content type and size checks, then the capped body read."""
+    def _accept(self, resp: urllib3.BaseHTTPResponse, url: str, opt_outs: OptOutSwitches | None = None) -> Fetched:
+        """Status, opt-out headers, content type and size checks, then the capped body read."""
         if resp.status != 200:
             _discard(resp)
             transient = resp.status == 429 or resp.status >= 500
             raise FetchError(f"http {resp.status}", retryable=transient,
-                             retry_after=_retry_after(resp.headers.get("Retry-After")))
+                             retry_after=_retry_after(resp.headers.get("Retry-After")), status=resp.status)
+        if opt_outs is not None:
+            reason = header_reason(resp.headers.getlist, self.agent, opt_outs.x_robots_tag, opt_outs.tdmrep)
+            if reason:
+                _discard(resp)
+                raise FetchError(reason)
         content_type = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if not content_type.startswith("image/"):
             _discard(resp)

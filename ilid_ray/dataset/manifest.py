@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ilid_ray.records import MANIFEST_SCHEMA
+from ilid_ray.records import MANIFEST_SCHEMA, conform
 from ilid_ray.storage import Store
 
 LATEST = "LATEST"
@@ -76,7 +76,8 @@ class Versions:
         """The manifest of a version (default latest); an empty table if nothing is committed."""
         if version is None and self.latest() is None:
             return MANIFEST_SCHEMA.empty_table()
-        return read_parquet(self.store, f"manifest/{version_name(self.resolve(version))}.parquet")
+        return conform(read_parquet(self.store, f"manifest/{version_name(self.resolve(version))}.parquet"),
+                       MANIFEST_SCHEMA)
 
     def record(self, version: str | int | None = None) -> dict[str, Any]:
         return read_json(self.store, f"versions/{version_name(self.resolve(version))}.json")
@@ -117,16 +118,23 @@ def diff(store: Store, old: str | int, new: str | int) -> dict[str, Any]:
 
 
 def export_version(store: Store, version: str | int | None, target: Store) -> dict[str, Any]:
-    """Copy one version (its shards, manifest and record) to another root, as version 1 there."""
+    """Copy one version (its shards, manifest and record) to another root, as version 1 there,
+    without the samples the removal list took down (removals.py)."""
+    from ilid_ray.dataset.removals import copy_shard_keeping, export_plan
+
     versions = Versions(store)
     number = versions.resolve(version)
-    shards = versions.shards(number)
-    for rel in shards:
+    manifest, plan = export_plan(store, versions.manifest(number))  # takedowns are never exported
+    shards = list(plan)
+    for rel, keep in plan.items():
+        if keep is not None:
+            copy_shard_keeping(store, rel, keep, target)
+            continue
         with target.staged(rel) as path:
             store.download(rel, path)
-    write_parquet(target, versions.manifest(number), f"manifest/{version_name(1)}.parquet")
+    write_parquet(target, manifest, f"manifest/{version_name(1)}.parquet")
     record = dict(versions.record(number), exported_from={"root": store.root, "version": version_name(number)})
-    record["version"] = version_name(1)
+    record["version"], record["total"] = version_name(1), manifest.num_rows
     write_json(target, record, f"versions/{version_name(1)}.json")
     target.put_bytes(version_name(1).encode(), LATEST)
     return {"version": version_name(number), "shards": len(shards), "target": target.root}

@@ -28,6 +28,8 @@ from ilid_ray.dataset import dedupe, postfilter, prefilter
 from ilid_ray.dataset.builds import Build
 from ilid_ray.dataset.manifest import Versions
 from ilid_ray.dataset.download import download_rows
+from ilid_ray.dataset.hostgate import start_gate
+from ilid_ray.dataset.removals import removed_sources
 from ilid_ray.dataset.extract.engine import add_extraction_stage
 from ilid_ray.records import OK, REJECT_SCHEMA, REJECTED, RESUMED, from_table, reject_record, to_table
 from ilid_ray.dataset.shard_writers import ShardWriter, send_to_writers
@@ -70,8 +72,10 @@ def light_stage(ds, fn: Callable[..., list[dict[str, Any]]], **kwargs):
     return ds.map_batches(rows_stage(fn, **kwargs), batch_format="pyarrow", num_cpus=LIGHT_STAGE_CPUS)
 
 
-def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list[str], registry, writers: list):
-    """The lazy Ray Data dataset of the build (nothing runs until it is consumed)."""
+def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list[str], registry, writers: list,
+                   gate=None):
+    """The lazy Ray Data dataset of the build (nothing runs until it is consumed). `gate`: the
+    HostGate actor every download task shares (per-host politeness for the whole build)."""
     import ray
 
     claim = dedupe.actor_claim(registry)
@@ -79,10 +83,11 @@ def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list
     ds = ray.data.read_parquet(paths, filesystem=fs).repartition(target_num_rows_per_block=cfg.dataset.block_rows)
     trade_names = prefilter.compile_trade_names({c.name: c.trade_names for c in cfg.catalogs})
     ds = light_stage(ds, prefilter.prefilter_rows, trade_names=trade_names)
-    ds = light_stage(ds, dedupe.dedupe_urls, claim=claim)
+    ds = light_stage(ds, dedupe.dedupe_urls, claim=claim, removed_sources=removed_sources(store))
     ds = add_extraction_stage(ds, cfg.extract)
     ds = light_stage(ds, postfilter.postfilter_rows, min_chars=cfg.postfilter.min_field_chars)
-    ds = ds.map_batches(rows_stage(download_rows, cfg=cfg.download, network=cfg.network),
+    opt_outs = {c.name: c.opt_outs for c in cfg.catalogs}
+    ds = ds.map_batches(rows_stage(download_rows, cfg=cfg.download, network=cfg.network, opt_outs=opt_outs, gate=gate),
                         batch_format="pyarrow", batch_size=cfg.dataset.block_rows,
                         compute=ray.data.TaskPoolStrategy(size=cfg.download.concurrency),
                         label_selector=cfg.download.label_selector)
@@ -107,7 +112,7 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
     """Build (or grow) the dataset at `cfg.dataset.root` from `cfg.catalogs` and commit a version."""
     import ray
 
-    from ilid_ray.crawl.runner import crawl_catalogs
+    from ilid_ray.crawl.runner import crawl_catalogs, crawl_reports
     from ilid_ray.runtime import init_ray
 
     init_ray(cfg.ray)
@@ -122,7 +127,8 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
 
     registry = ray.remote(dedupe.KeyRegistry).options(num_cpus=0).remote(build.known_keys())
     writers = start_shard_writers(cfg, store, build)
-    ds = build_pipeline(cfg, store, build, raw_paths, registry, writers)
+    gate = start_gate(cfg.download)
+    ds = build_pipeline(cfg, store, build, raw_paths, registry, writers, gate)
     accepted: set[str] = set()
 
     status: Counter[str] = Counter()
@@ -163,12 +169,14 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
             "per_source": {s: dict(c) for s, c in sorted(per_source.items())},
             "found_by": dict(sorted(found_by.items())),
             "crawl_s": round(crawl_s, 1), "duration_s": round(time.time() - started, 1),
+            "crawl": crawl_reports(store, build.build_id, [c.name for c in cfg.catalogs]),
         }
         models = sorted({m for m, _ in provenance if m})
         prompts = sorted({p for _, p in provenance if p})
         record = build.commit(pq.read_table(rejects_path), stats,
-                              {"engine": cfg.extract.engine, "models": models, "prompt_versions": prompts})
-    for actor in (registry, *writers):
+                              {"engine": cfg.extract.engine, "models": models, "prompt_versions": prompts,
+                               "opt_outs": {c.name: c.opt_outs.model_dump() for c in cfg.catalogs}})
+    for actor in (registry, gate, *writers):
         ray.kill(actor)
     manifest = Versions(store).manifest(record["version"])
     store.put_bytes(top_words_png(manifest), f"stats/{record['version']}-top-words.png")

@@ -93,8 +93,9 @@ def spec_coverage(pages, spec: CatalogSpec) -> ReaderCoverage:
 
 
 def _choose_reader(rows: dict[str, ReaderCoverage]) -> str:
-    """The reader with the most usable sample pages (structured on ties: it needs no upkeep)."""
-    order = {"structured": 0, "heuristic": 1, "selectors": 2}
+    """The reader with the most usable sample pages; on ties structured (it needs no upkeep), then
+    the selectors read from the pages (exact), then the heuristic (a guess)."""
+    order = {"structured": 0, "selectors": 1, "heuristic": 2}
     best = max((r for r in rows.values() if r.available), key=lambda r: (r.usable, -order[r.reader]))
     return best.reader if best.usable else "structured"
 

@@ -44,9 +44,9 @@ def spec_readers() -> tuple[str, ...]:
 
 
 def reader_spec(reader: str, selectors: SelectorSpec | None = None) -> CatalogSpec:
-    """A throwaway spec that makes read_product use just `reader`."""
+    """A throwaway spec that makes read_product use just `reader` (no heuristic fallback)."""
     return CatalogSpec(name="probe", sitemap_urls=["https://probe.invalid/sitemap.xml"], reader=reader,
-                       selectors=selectors if reader == "selectors" else None)
+                       selectors=selectors if reader == "selectors" else None, heuristic_fallback=False)
 
 
 def coverage_of(pages: list[Page], reader: str, spec: CatalogSpec | None) -> ReaderCoverage:

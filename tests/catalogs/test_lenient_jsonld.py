@@ -68,7 +68,7 @@ def test_product_split_over_blocks_by_id_and_images_by_reference():
     assert (record.label, record.image_urls) == ("Foot", ["https://cdn.example.com/foot.jpg"])
     assert "Material: zinc die-cast" in record.data
     assert record.rights == ("license: https://creativecommons.org/licenses/by/4.0/; "
-                             "copyright holder: Maker GmbH")
+                             "copyright: Maker GmbH")
 
 
 def test_main_product_is_the_named_one_with_an_image_and_groups_borrow_from_variants():
