@@ -12,7 +12,7 @@ COMMANDS = {
     "catalog": ("ilid_ray.testing.commands", "catalog", "Fixture catalog: serve it, write its specs."),
     "crawl": ("ilid_ray.crawl.commands", "crawl", "Crawl catalogs into raw records."),
     "build": ("ilid_ray.dataset.commands", "build", "Build or grow a dataset: crawl -> shards."),
-    "dataset": ("ilid_ray.dataset.commands", "dataset", "Inspect a dataset: stats, history, diff, export."),
+    "dataset": ("ilid_ray.dataset.commands", "dataset", "Inspect a dataset: stats, history, diff, export; import labelled images."),
     "train": ("ilid_ray.train.commands", "train", "Train a CLIP variant on dataset shards."),
     "cv": ("ilid_ray.train.commands", "cv", "k-fold cross-validation of variants."),
     "eval": ("ilid_ray.train.commands", "eval_group", "Evaluate checkpoints; score prompts on images."),

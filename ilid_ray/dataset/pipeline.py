@@ -123,6 +123,17 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
     registry = ray.remote(dedupe.KeyRegistry).options(num_cpus=0).remote(build.known_keys())
     writers = start_shard_writers(cfg, store, build)
     ds = build_pipeline(cfg, store, build, raw_paths, registry, writers)
+    return consume_and_commit(ds, store, build, registry, writers, crawled=crawled, started=started,
+                              crawl_s=crawl_s, engine=cfg.extract.engine)
+
+
+def consume_and_commit(ds, store: Store, build: Build, registry, writers: list, *, crawled: int,
+                       started: float, crawl_s: float, engine: str) -> BuildResult:
+    """Run the lazy pipeline `ds` to its end: record rejects, flush the shard writers, check that
+    every record is accounted for, commit a version. Shared by every way samples enter a dataset
+    (`ilid build`, `ilid dataset import`)."""
+    import ray
+
     accepted: set[str] = set()
 
     status: Counter[str] = Counter()
@@ -164,7 +175,7 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
         models = sorted({m for m, _ in provenance if m})
         prompts = sorted({p for _, p in provenance if p})
         record = build.commit(pq.read_table(rejects_path), stats,
-                              {"engine": cfg.extract.engine, "models": models, "prompt_versions": prompts})
+                              {"engine": engine, "models": models, "prompt_versions": prompts})
     for actor in (registry, *writers):
         ray.kill(actor)
     manifest = Versions(store).manifest(record["version"])
