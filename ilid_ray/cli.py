@@ -17,6 +17,7 @@ COMMANDS = {
     "cv": ("ilid_ray.train.commands", "cv", "k-fold cross-validation of variants."),
     "eval": ("ilid_ray.train.commands", "eval_group", "Evaluate checkpoints; score prompts on images."),
     "serve": ("ilid_ray.serve.commands", "serve", "Run the segmentation endpoint."),
+    "synth": ("ilid_ray.synth.commands", "synth", "Synthetic scenes with true masks from a dataset version."),
 }
 
 

@@ -74,6 +74,16 @@ def eval_group():
     """Evaluate checkpoints on dataset folds; score prompts on photos."""
 
 
+def _register_segment() -> None:
+    """`ilid eval segment` lives with the scene sets it scores (ilid_ray/synth)."""
+    from ilid_ray.synth.commands import segment_command
+
+    eval_group.add_command(segment_command)
+
+
+_register_segment()
+
+
 @eval_group.command(name="run")
 @click.option("--root", required=True, help="Dataset root (folder or s3://).")
 @click.option("--checkpoint", help="Trained checkpoint (file/folder, local or s3://); omit for zero-shot only.")
