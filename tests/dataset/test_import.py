@@ -101,3 +101,13 @@ def test_stratified_folds_spread_every_class_evenly_and_keep_existing_folds():
     new = _rows("crack", 3)
     assign_stratified_folds(new, existing, folds=6)
     assert sorted(r["fold"] for r in new) == [3, 4, 5]
+
+
+def test_shipped_import_config_loads_and_names_its_files():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "import" / "defects.yaml"
+    cfg = load_import_config(path)
+    assert cfg.source.folder.endswith("defect-photos") and cfg.dataset.folds == 5
+    texts = class_texts(cfg.source.descriptions)
+    assert texts["stain"]["material"] == "steel" and texts["crack"]["label_long"] == "surface crack"

@@ -158,3 +158,12 @@ def test_synth_config_errors_say_what_to_fix():
         SynthConfig(min_objects=3, max_objects=2)
     with pytest.raises(ValueError, match="scale"):
         SynthConfig(scale=(0.5, 1.2))
+
+
+def test_shipped_synth_config_loads():
+    from pathlib import Path
+
+    from ilid_ray.synth.config import load_synth_config
+
+    cfg = load_synth_config(Path(__file__).resolve().parents[2] / "configs" / "synth" / "tiny.yaml", ["scenes=3"])
+    assert cfg.scenes == 3 and cfg.scene_size == 256 and cfg.sam is None
