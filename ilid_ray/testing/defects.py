@@ -2,7 +2,7 @@
 
 Stands in for a factory's own labelled photos (scarce, monotonous, one class rare): every image is
 the same kind of part (a grey plate or disc with a little lighting gradient, on a light table);
-the class is what is drawn on it: `scratch` (thin dark lines), `dent` (a shaded dimple), `stain`
+the class is what is drawn on it (bold enough to survive a 32 px model input): `scratch` (thin dark lines), `dent` (a shaded dimple), `stain`
 (a brownish blob), `good` (nothing), and a rare `crack` (a dark zig-zag) with few samples.
 Used by the import/classification tests and demos:
 
@@ -27,12 +27,12 @@ def draw_part(size: int, rng: random.Random) -> tuple[Image.Image, tuple[float, 
     image = Image.new("RGB", (size, size), (table, table, table - 5))
     margin = rng.uniform(0.08, 0.16) * size
     box = (margin, margin, size - margin, size - margin)
-    grey = rng.randint(110, 160)
+    grey = rng.randint(130, 150)
     gradient = np.linspace(-25, 25, size)[None, :, None]
     plate = np.clip(np.full((size, size, 3), grey, dtype=np.float64) + gradient, 0, 255).astype(np.uint8)
     mask = Image.new("L", (size, size), 0)
     shape = ImageDraw.Draw(mask)
-    (shape.ellipse if rng.random() < 0.5 else shape.rectangle)(box, fill=255)
+    shape.rounded_rectangle(box, radius=0.15 * size, fill=255)  # one part type: monotonous, as on a line
     image.paste(Image.fromarray(plate), mask=mask)
     return image, box
 
@@ -47,18 +47,18 @@ def draw_defect(image: Image.Image, box, defect: str, rng: random.Random) -> Ima
     size = image.width
     draw = ImageDraw.Draw(image)
     if defect == "scratch":
-        for _ in range(rng.randint(1, 3)):
-            (ax, ay), (bx, by) = _point(box, rng), _point(box, rng)
-            draw.line((ax, ay, bx, by), fill=(45, 45, 50), width=max(1, size // 64))
+        for _ in range(rng.randint(3, 5)):
+            (ax, ay), (bx, by) = _point(box, rng, 0.05), _point(box, rng, 0.05)
+            draw.line((ax, ay, bx, by), fill=(20, 20, 25), width=max(2, size // 24))
     elif defect == "dent":
         cx, cy = _point(box, rng)
-        r = rng.uniform(0.07, 0.12) * size
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(70, 70, 75))
-        draw.ellipse((cx - r * 0.6, cy - r * 0.6, cx + r * 0.3, cy + r * 0.3), fill=(200, 200, 205))
+        r = rng.uniform(0.18, 0.24) * size
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(60, 60, 65))
+        draw.ellipse((cx - r * 0.7, cy - r * 0.7, cx + r * 0.2, cy + r * 0.2), fill=(235, 235, 240))
     elif defect == "stain":
         cx, cy = _point(box, rng)
-        for _ in range(4):
-            r = rng.uniform(0.05, 0.1) * size
+        for _ in range(5):
+            r = rng.uniform(0.1, 0.16) * size
             dx, dy = rng.uniform(-r, r), rng.uniform(-r, r)
             draw.ellipse((cx + dx - r, cy + dy - r, cx + dx + r, cy + dy + r), fill=(120, 80, 30))
     elif defect == "crack":
@@ -68,7 +68,7 @@ def draw_defect(image: Image.Image, box, defect: str, rng: random.Random) -> Ima
             x += rng.uniform(0.03, 0.07) * size
             y += rng.choice((-1, 1)) * rng.uniform(0.03, 0.06) * size
             points.append((x, y))
-        draw.line(points, fill=(15, 15, 15), width=max(2, size // 48))
+        draw.line(points, fill=(10, 10, 10), width=max(3, size // 20))
     elif defect != "good":
         raise ValueError(f"unknown defect {defect!r}; use one of {CLASSES}")
     return image.filter(ImageFilter.GaussianBlur(0.6))
