@@ -12,11 +12,12 @@ COMMANDS = {
     "catalog": ("ilid_ray.testing.commands", "catalog", "Probe a shop into a spec; serve the fixture catalogs."),
     "crawl": ("ilid_ray.crawl.commands", "crawl", "Crawl catalogs into raw records."),
     "build": ("ilid_ray.dataset.commands", "build", "Build or grow a dataset: crawl -> shards."),
-    "dataset": ("ilid_ray.dataset.commands", "dataset", "Inspect a dataset: stats, history, diff, export, remove."),
+    "dataset": ("ilid_ray.dataset.commands", "dataset", "Datasets: stats, history, diff, export, remove, import."),
     "train": ("ilid_ray.train.commands", "train", "Train a CLIP variant on dataset shards."),
     "cv": ("ilid_ray.train.commands", "cv", "k-fold cross-validation of variants."),
     "eval": ("ilid_ray.train.commands", "eval_group", "Evaluate checkpoints; score prompts on images."),
     "serve": ("ilid_ray.serve.commands", "serve", "Run the segmentation endpoint."),
+    "synth": ("ilid_ray.synth.commands", "synth", "Synthetic scenes with true masks from a dataset version."),
 }
 
 

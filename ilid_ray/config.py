@@ -231,6 +231,38 @@ class BuildConfig(StrictModel):
         return self
 
 
+class ImportSource(StrictModel):
+    """A company's own labelled images: a folder of `class_name/*.jpg`, or a CSV/Parquet table of
+    `path` + `label` (+ optional label_long, description, material, material_finish columns)."""
+
+    name: str = "import"  # the `source` tag of every sample (plays the catalog's part in versions)
+    folder: str | None = None  # local path or s3://; each sub-folder is a class
+    table: str | None = None  # .csv or .parquet; relative paths are read from the table's folder
+    descriptions: str | None = None  # YAML {class: description} or {class: {description, material, ...}}
+    path_column: str = "path"
+    label_column: str = "label"
+
+    @model_validator(mode="after")
+    def _one_input(self) -> ImportSource:
+        if (self.folder is None) == (self.table is None):
+            raise ValueError("import source: give exactly one of folder (class_name/*.jpg) or table (CSV/Parquet)")
+        if self.table is not None and not self.table.endswith((".csv", ".parquet")):
+            raise ValueError(f"import table {self.table!r}: use a .csv or .parquet file")
+        return self
+
+
+class ImportConfig(StrictModel):
+    """`ilid dataset import`: labelled images -> WebDataset shards + manifest, as a build does.
+    Of `download`, the image fields apply (image_size, image_format, jpeg_quality, max_pixels,
+    concurrency, label_selector): images get the build's normalisation."""
+
+    source: ImportSource
+    dataset: DatasetConfig = Field(default_factory=DatasetConfig)
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    ray: RayConfig = Field(default_factory=RayConfig)
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -276,3 +308,15 @@ def load_build_config(path: str | Path, overrides: list[str] = ()) -> BuildConfi
     path = Path(path)
     data = apply_overrides(read_yaml(path), list(overrides))
     return BuildConfig.model_validate(data, context={"base_dir": str(path.parent)})
+
+
+def load_import_config(path: str | Path | None, overrides: list[str] = ()) -> ImportConfig:
+    """An import config file (its relative source paths are read from its folder) plus overrides
+    (relative to the working directory)."""
+    data = read_yaml(path) if path else {}
+    source = data.get("source") or {}
+    for key in ("folder", "table", "descriptions"):
+        value = source.get(key)
+        if path and isinstance(value, str) and "://" not in value:
+            source[key] = str(resolve_path(value, Path(path).parent))
+    return ImportConfig.model_validate(apply_overrides(data, list(overrides)))

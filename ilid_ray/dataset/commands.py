@@ -220,3 +220,29 @@ def remove(root, urls, sources, from_file):
     except RemovalError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(result, indent=2))
+
+@dataset.command("import")
+@click.option("--config", "-c", type=click.Path(exists=True, dir_okay=False), help="Import YAML (configs/import/).")
+@click.option("--folder", help="Folder of class_name/*.jpg (local or s3://).")
+@click.option("--table", help="CSV or Parquet of path,label[,label_long,description,material,material_finish].")
+@click.option("--descriptions", type=click.Path(exists=True, dir_okay=False), help="YAML of per-class texts.")
+@click.option("--source", help="Source tag of the samples (default: the config's, else 'import').")
+@click.option("--root", help="Dataset root (local path or s3://bucket/prefix).")
+@click.option("--override", "-o", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--abandon-unfinished", is_flag=True, help="Discard an unfinished build of other sources.")
+def import_command(config, folder, table, descriptions, source, root, overrides, abandon_unfinished):
+    """Import labelled images (a company's own photos) as samples: a new dataset version."""
+    from ilid_ray.config import load_import_config
+    from ilid_ray.dataset.importer import run_import
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    extra = [f"source.{key}={value}" for key, value in
+             (("folder", folder), ("table", table), ("descriptions", descriptions), ("name", source)) if value]
+    if folder:
+        extra.append("source.table=null")
+    if table:
+        extra.append("source.folder=null")
+    if root:
+        extra.append(f"dataset.root={root}")
+    cfg = load_import_config(config, extra + list(overrides))
+    click.echo(report(run_import(cfg, abandon_unfinished=abandon_unfinished)))

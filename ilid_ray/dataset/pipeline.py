@@ -129,6 +129,21 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
     writers = start_shard_writers(cfg, store, build)
     gate = start_gate(cfg.download)
     ds = build_pipeline(cfg, store, build, raw_paths, registry, writers, gate)
+    names = [c.name for c in cfg.catalogs]
+    return consume_and_commit(
+        ds, store, build, writers, [registry, gate], crawled=crawled, started=started, crawl_s=crawl_s,
+        summary={"crawl": crawl_reports(store, build.build_id, names)},
+        version={"engine": cfg.extract.engine, "opt_outs": {c.name: c.opt_outs.model_dump() for c in cfg.catalogs}})
+
+
+def consume_and_commit(ds, store: Store, build: Build, writers: list, helpers: list, *, crawled: int,
+                       started: float, crawl_s: float, summary: dict, version: dict) -> BuildResult:
+    """Run the lazy pipeline `ds` to its end: record rejects, flush the shard writers, check that
+    every record is accounted for, commit a version, end the writers and the other `helpers` actors
+    (key registry, host gate). Shared by every way samples enter a dataset (`ilid build`, `ilid
+    dataset import`); `summary` joins the build's stats, `version` its version record."""
+    import ray
+
     accepted: set[str] = set()
 
     status: Counter[str] = Counter()
@@ -169,14 +184,13 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
             "per_source": {s: dict(c) for s, c in sorted(per_source.items())},
             "found_by": dict(sorted(found_by.items())),
             "crawl_s": round(crawl_s, 1), "duration_s": round(time.time() - started, 1),
-            "crawl": crawl_reports(store, build.build_id, [c.name for c in cfg.catalogs]),
+            **summary,
         }
         models = sorted({m for m, _ in provenance if m})
         prompts = sorted({p for _, p in provenance if p})
         record = build.commit(pq.read_table(rejects_path), stats,
-                              {"engine": cfg.extract.engine, "models": models, "prompt_versions": prompts,
-                               "opt_outs": {c.name: c.opt_outs.model_dump() for c in cfg.catalogs}})
-    for actor in (registry, gate, *writers):
+                              {**version, "models": models, "prompt_versions": prompts})
+    for actor in (*helpers, *writers):
         ray.kill(actor)
     manifest = Versions(store).manifest(record["version"])
     store.put_bytes(top_words_png(manifest), f"stats/{record['version']}-top-words.png")

@@ -41,9 +41,7 @@ class SamSegmenter:
             started = time.perf_counter()
             masks, _ = await asyncio.to_thread(self.generator, image)
             seconds = time.perf_counter() - started
-        keep = M.candidate_indices(masks, self.cfg.masks.min_area, self.cfg.masks.max_box_fraction,
-                                   self.cfg.masks.max_candidates)
-        return {"packed": M.pack_masks(masks[keep]), "num_generated": len(masks), "seconds": seconds}
+        return M.candidates_payload(masks, seconds, self.cfg.masks)
 
 
 @serve.deployment(name=SCORER_NAME, max_ongoing_requests=32, max_queued_requests=128,

@@ -68,6 +68,12 @@ def candidate_indices(masks: np.ndarray, min_area: int, max_box_fraction: float,
     return keep[order][:max_candidates]
 
 
+def candidates_payload(masks: np.ndarray, seconds: float, cfg) -> dict:
+    """What the SAM side answers: the candidates (`cfg`: a MaskConfig) bit-packed, with counts."""
+    keep = candidate_indices(masks, cfg.min_area, cfg.max_box_fraction, cfg.max_candidates)
+    return {"packed": pack_masks(masks[keep]), "num_generated": len(masks), "seconds": seconds}
+
+
 # --------------------------------------------------------------------------- crops
 
 def expand_box(box, px: int, width: int, height: int) -> tuple[int, int, int, int]:

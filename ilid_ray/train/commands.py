@@ -74,6 +74,19 @@ def eval_group():
     """Evaluate checkpoints on dataset folds; score prompts on photos."""
 
 
+def _register_more() -> None:
+    """`ilid eval segment` (ilid_ray/synth) and `ilid eval classes` (fixed label sets) live in their
+    own modules."""
+    from ilid_ray.synth.commands import segment_command
+    from ilid_ray.train.class_commands import eval_classes
+
+    eval_group.add_command(segment_command)
+    eval_group.add_command(eval_classes)
+
+
+_register_more()
+
+
 @eval_group.command(name="run")
 @click.option("--root", required=True, help="Dataset root (folder or s3://).")
 @click.option("--checkpoint", help="Trained checkpoint (file/folder, local or s3://); omit for zero-shot only.")

@@ -1,0 +1,1 @@
+"""Synthetic segmentation scenes from dataset cut-outs (exact masks for free), and their evaluation."""
