@@ -155,9 +155,9 @@ def history(root):
     """One line per version: when, which build and catalogs, samples added/rejected, model, prompt."""
     from ilid_ray.dataset.manifest import Versions
 
-    rows = Versions(Store(root)).history()
-    if not rows:
-        raise click.ClickException(f"{root} has no committed version yet")
+    versions = Versions(Store(root))
+    versions.resolve(None)  # no version yet: says so, and what to do
+    rows = versions.history()
     click.echo(f"{'version':<8} {'created':<26} {'added':>6} {'total':>6} {'rejected':>8}  catalogs / model / prompt")
     for r in rows:
         click.echo(f"{r['version']:<8} {r['created_at']:<26} {r['added']:>6} {r['total']:>6} {r['rejected']:>8}  "

@@ -10,7 +10,6 @@ version can be read or exported later exactly as it was.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,9 @@ def parse_version(name: str | int) -> int:
 
 
 def read_parquet(store: Store, rel: str) -> pa.Table:
-    return pq.read_table(io.BytesIO(store.get_bytes(rel)))
+    # An Arrow buffer, not a Python file object: Arrow's reader threads would call back into Python
+    # and, still running at interpreter exit, abort the process ("terminate called ...", exit 134).
+    return pq.read_table(pa.BufferReader(store.get_bytes(rel)))
 
 
 def write_parquet(store: Store, table: pa.Table, rel: str) -> None:
@@ -67,9 +68,14 @@ class Versions:
             return None
 
     def resolve(self, version: str | int | None) -> int:
-        number = self.latest() if version in (None, "latest") else parse_version(version)
-        if number is None:
-            raise FileNotFoundError(f"{self.store.root} has no committed dataset version yet")
+        latest = self.latest()
+        if latest is None:
+            raise FileNotFoundError(f"{self.store.root} has no committed dataset version yet: build one "
+                                    "there first (`ilid build`) or check --root")
+        number = latest if version in (None, "latest") else parse_version(version)
+        if not 1 <= number <= latest:
+            raise FileNotFoundError(f"{self.store.root} has no version {version_name(number)} "
+                                    f"(versions v0001..{version_name(latest)}; see `ilid dataset history`)")
         return number
 
     def manifest(self, version: str | int | None = None) -> pa.Table:
