@@ -122,11 +122,31 @@ def diff(store: Store, old: str | int, new: str | int) -> dict[str, Any]:
     }
 
 
-def export_version(store: Store, version: str | int | None, target: Store) -> dict[str, Any]:
-    """Copy one version (its shards, manifest and record) to another root, as version 1 there."""
+def overlaps(a: Store, b: Store) -> bool:
+    """Whether one root is the other or lies inside it."""
+    if a.is_s3 != b.is_s3 or a.bucket != b.bucket:
+        return False
+    x, y = a.prefix.rstrip("/") + "/", b.prefix.rstrip("/") + "/"
+    return x.startswith(y) or y.startswith(x) or not a.prefix or not b.prefix
+
+
+def export_version(store: Store, version: str | int | None, target: Store, *,
+                   overwrite: bool = False) -> dict[str, Any]:
+    """Copy one version (its shards, manifest and record) to another root, as version 1 there.
+    The target must be empty; `overwrite` first deletes what it holds. Never onto or inside the
+    source (nor the source inside it)."""
+    if overlaps(store, target):
+        raise ValueError(f"cannot export {store.root} onto {target.root}: one root is or contains the other; "
+                         "pick a separate --to")
     versions = Versions(store)
     number = versions.resolve(version)
     shards = versions.shards(number)
+    existing = target.list()
+    if existing and not overwrite:
+        raise FileExistsError(f"{target.root} is not empty ({len(existing)} objects, e.g. {existing[0]}); "
+                              "export into an empty root, or pass --overwrite to delete what it holds first")
+    for rel in existing:
+        target.delete(rel)
     for rel in shards:
         with target.staged(rel) as path:
             store.download(rel, path)
