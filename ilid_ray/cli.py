@@ -4,6 +4,7 @@ imported only when used, so `ilid build` never pays for torch and `ilid --help` 
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
 
@@ -33,6 +34,19 @@ class LazyGroup(click.Group):
         command.name = name
         return command
 
+    def invoke(self, ctx: click.Context):
+        """Expected failures end as one line and exit code 1; `--debug` (or ILID_DEBUG=1) re-raises."""
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("debug") or os.environ.get("ILID_DEBUG") == "1":
+                raise
+            from ilid_ray.cli_errors import as_click_error
+
+            raise as_click_error(exc) from None
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl([(name, help_) for name, (_, _, help_) in COMMANDS.items()])
@@ -40,7 +54,8 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="ilid-ray")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback when a command fails.")
+def main(debug: bool) -> None:
     """ilid-ray: catalogs -> ILID shards -> adapted CLIP -> segmentation endpoint."""
 
 

@@ -26,6 +26,35 @@ class StorageError(RuntimeError):
     """A store operation failed; the message names the object and the cause."""
 
 
+def inside_root(rel: str) -> str:
+    """`rel` if it names a path inside a root (relative, no `..`, no empty parts), else ValueError:
+    paths read from manifests and records never reach outside their dataset."""
+    parts = rel.split("/")
+    if rel and (rel.startswith("/") or "\\" in rel or any(p in ("", ".", "..") for p in parts)):
+        raise ValueError(f"{rel!r} is not a path inside the dataset root")
+    return rel
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _durable_tmp(dest: Path, write) -> Path:
+    """A temporary file next to `dest`, written by `write(file)` and fsynced: once renamed or linked
+    into place, a crash of the machine cannot leave a published name with missing bytes."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "wb") as out:
+        write(out)
+        out.flush()
+        os.fsync(out.fileno())
+    return tmp
+
+
 def _s3_settings(storage: StorageConfig | None) -> dict[str, str | None]:
     storage = storage or StorageConfig()
     return {
@@ -70,13 +99,13 @@ class Store:
 
     # -- paths
     def uri(self, rel: str) -> str:
-        return f"{self.root}/{rel}" if rel else self.root
+        return f"{self.root}/{inside_root(rel)}" if rel else self.root
 
     def _key(self, rel: str) -> str:
-        return f"{self.prefix}/{rel}" if self.prefix else rel
+        return f"{self.prefix}/{inside_root(rel)}" if self.prefix else inside_root(rel)
 
     def _local(self, rel: str) -> Path:
-        return Path(self.prefix) / rel
+        return Path(self.prefix) / inside_root(rel)
 
     @property
     def client(self):
@@ -102,10 +131,10 @@ class Store:
                 self.client.upload_file(str(local_path), self.bucket, self._key(rel))
             else:
                 dest = self._local(rel)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-                shutil.copyfile(local_path, tmp)
+                with open(local_path, "rb") as source:
+                    tmp = _durable_tmp(dest, lambda out: shutil.copyfileobj(source, out, 1 << 20))
                 os.replace(tmp, dest)
+                _fsync_dir(dest.parent)
         except Exception as exc:  # noqa: BLE001 - re-raised with the object's name
             raise StorageError(f"writing {self.uri(rel)} failed: {exc}") from exc
 
@@ -115,12 +144,48 @@ class Store:
                 self.client.put_object(Bucket=self.bucket, Key=self._key(rel), Body=data)
             else:
                 dest = self._local(rel)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.tmp")
-                tmp.write_bytes(data)
+                tmp = _durable_tmp(dest, lambda out: out.write(data))
                 os.replace(tmp, dest)
+                _fsync_dir(dest.parent)
         except Exception as exc:  # noqa: BLE001
             raise StorageError(f"writing {self.uri(rel)} failed: {exc}") from exc
+
+    def create(self, data: bytes, rel: str) -> bool:
+        """Write `rel` only if no object has that name: True if this call created it, False if one
+        existed. Atomic locally (a hard link, which fails on an existing name) and on S3 stores that
+        honour `If-None-Match: *` (see `honours_conditional_create`)."""
+        if self.is_s3:
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(rel), Body=data, IfNoneMatch="*")
+                return True
+            except Exception as exc:  # noqa: BLE001
+                code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+                if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                    return False
+                raise StorageError(f"creating {self.uri(rel)} failed: {exc}") from exc
+        dest = self._local(rel)
+        tmp = _durable_tmp(dest, lambda out: out.write(data))
+        try:
+            os.link(tmp, dest)
+            _fsync_dir(dest.parent)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def honours_conditional_create(self) -> bool:
+        """Whether `create` is atomic here: always locally; on S3, probed with a throwaway object
+        (some S3-compatible servers ignore `If-None-Match` and silently overwrite)."""
+        if not self.is_s3:
+            return True
+        probe = f"lease/.probe-{uuid.uuid4().hex}"
+        try:
+            return self.create(b"1", probe) and not self.create(b"2", probe)
+        except StorageError:
+            return False
+        finally:
+            self.delete(probe)
 
     def staged(self, rel: str, suffix: str = "") -> "StagedWrite":
         """Context manager: write to a local temporary path, published atomically on success."""

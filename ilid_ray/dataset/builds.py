@@ -7,7 +7,8 @@ build record; the next `ilid build` resumes it: finished crawls are reused, fini
 adopted through their fragments, everything else is recomputed, and the commit de-duplicates by
 id and image hash once more. Commit steps are idempotent, so a crash during commit is safe too.
 
-One writer per dataset at a time (S3 has no portable atomic create to lock with).
+One writer per dataset at a time: the build holds the root's writer lease (`lease.py`) from before
+it starts or resumes until after it commits, and checks it once more before committing.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class Build:
     parent: int | None
     resumed: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    lease: Any = None  # the root's WriterLease, held by whoever runs this build
 
     @property
     def record_path(self) -> str:
@@ -114,6 +116,8 @@ class Build:
 
     def commit(self, rejects: pa.Table, stats: dict[str, Any], provenance: dict[str, Any]) -> dict[str, Any]:
         """Publish a new version: previous manifest + this build's fragments, de-duplicated."""
+        if self.lease is not None:
+            self.lease.check()
         versions = Versions(self.store)
         previous = versions.manifest()
         fragments = self.fragments()

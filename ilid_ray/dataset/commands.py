@@ -81,13 +81,17 @@ def with_build_options(fn):
 @click.option("--config", "-c", required=True, type=click.Path(exists=True, dir_okay=False))
 @with_build_options
 @click.option("--abandon-unfinished", is_flag=True, help="Discard an unfinished build of other catalogs.")
-def build(config, overrides, catalogs, engine, root, abandon_unfinished):
+@click.option("--wait", "wait_s", type=float, default=0.0, show_default=True, metavar="SECONDS",
+              help="Wait this long for another build writing the same root to finish (default: fail at once).")
+@click.option("--force", is_flag=True, help="Build into an S3 store that ignores conditional writes (it cannot "
+              "guarantee a single writer: make sure no other build writes the root).")
+def build(config, overrides, catalogs, engine, root, abandon_unfinished, wait_s, force):
     """Crawl the catalogs and add their new samples to the dataset as a new version."""
     from ilid_ray.dataset.pipeline import run_build
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     cfg = _load(config, overrides, catalogs, engine, root)
-    result = run_build(cfg, abandon_unfinished=abandon_unfinished)
+    result = run_build(cfg, abandon_unfinished=abandon_unfinished, wait_s=wait_s, force=force)
     click.echo(report(result))
 
 
@@ -170,9 +174,9 @@ def history(root):
     """One line per version: when, which build and catalogs, samples added/rejected, model, prompt."""
     from ilid_ray.dataset.manifest import Versions
 
-    rows = Versions(Store(root)).history()
-    if not rows:
-        raise click.ClickException(f"{root} has no committed version yet")
+    versions = Versions(Store(root))
+    versions.resolve(None)  # no version yet: says so, and what to do
+    rows = versions.history()
     click.echo(f"{'version':<8} {'created':<26} {'added':>6} {'total':>6} {'rejected':>8}  catalogs / model / prompt")
     for r in rows:
         click.echo(f"{r['version']:<8} {r['created_at']:<26} {r['added']:>6} {r['total']:>6} {r['rejected']:>8}  "
@@ -194,12 +198,13 @@ def diff_command(root, old, new):
 @dataset.command()
 @root_option
 @click.option("--version", "version", default=None, help="Version to export (default: latest).")
-@click.option("--to", "target", required=True, help="Target root (local path or s3://...).")
-def export(root, version, target):
+@click.option("--to", "target", required=True, help="Target root (local path or s3://...); must be empty.")
+@click.option("--overwrite", is_flag=True, help="Delete what the target root holds, then export into it.")
+def export(root, version, target, overwrite):
     """Copy one version (its shards and manifest) to another root."""
     from ilid_ray.dataset.manifest import export_version
 
-    click.echo(json.dumps(export_version(Store(root), version, Store(target)), indent=2))
+    click.echo(json.dumps(export_version(Store(root), version, Store(target), overwrite=overwrite), indent=2))
 
 
 @dataset.command()
@@ -220,6 +225,7 @@ def remove(root, urls, sources, from_file):
     except RemovalError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps(result, indent=2))
+
 
 @dataset.command("import")
 @click.option("--config", "-c", type=click.Path(exists=True, dir_okay=False), help="Import YAML (configs/import/).")

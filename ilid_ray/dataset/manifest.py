@@ -10,7 +10,6 @@ version can be read or exported later exactly as it was.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,9 @@ def parse_version(name: str | int) -> int:
 
 
 def read_parquet(store: Store, rel: str) -> pa.Table:
-    return pq.read_table(io.BytesIO(store.get_bytes(rel)))
+    # An Arrow buffer, not a Python file object: Arrow's reader threads would call back into Python
+    # and, still running at interpreter exit, abort the process ("terminate called ...", exit 134).
+    return pq.read_table(pa.BufferReader(store.get_bytes(rel)))
 
 
 def write_parquet(store: Store, table: pa.Table, rel: str) -> None:
@@ -67,9 +68,14 @@ class Versions:
             return None
 
     def resolve(self, version: str | int | None) -> int:
-        number = self.latest() if version in (None, "latest") else parse_version(version)
-        if number is None:
-            raise FileNotFoundError(f"{self.store.root} has no committed dataset version yet")
+        latest = self.latest()
+        if latest is None:
+            raise FileNotFoundError(f"{self.store.root} has no committed dataset version yet: build one "
+                                    "there first (`ilid build`) or check --root")
+        number = latest if version in (None, "latest") else parse_version(version)
+        if not 1 <= number <= latest:
+            raise FileNotFoundError(f"{self.store.root} has no version {version_name(number)} "
+                                    f"(versions v0001..{version_name(latest)}; see `ilid dataset history`)")
         return number
 
     def manifest(self, version: str | int | None = None) -> pa.Table:
@@ -117,15 +123,35 @@ def diff(store: Store, old: str | int, new: str | int) -> dict[str, Any]:
     }
 
 
-def export_version(store: Store, version: str | int | None, target: Store) -> dict[str, Any]:
+def overlaps(a: Store, b: Store) -> bool:
+    """Whether one root is the other or lies inside it."""
+    if a.is_s3 != b.is_s3 or a.bucket != b.bucket:
+        return False
+    x, y = a.prefix.rstrip("/") + "/", b.prefix.rstrip("/") + "/"
+    return x.startswith(y) or y.startswith(x) or not a.prefix or not b.prefix
+
+
+def export_version(store: Store, version: str | int | None, target: Store, *,
+                   overwrite: bool = False) -> dict[str, Any]:
     """Copy one version (its shards, manifest and record) to another root, as version 1 there,
-    without the samples the removal list took down (removals.py)."""
+    without the samples the removal list took down (removals.py). The target must be empty;
+    `overwrite` first deletes what it holds. Never onto or inside the source (nor the source
+    inside it)."""
     from ilid_ray.dataset.removals import copy_shard_keeping, export_plan
 
+    if overlaps(store, target):
+        raise ValueError(f"cannot export {store.root} onto {target.root}: one root is or contains the other; "
+                         "pick a separate --to")
     versions = Versions(store)
     number = versions.resolve(version)
     manifest, plan = export_plan(store, versions.manifest(number))  # takedowns are never exported
     shards = list(plan)
+    existing = target.list()
+    if existing and not overwrite:
+        raise FileExistsError(f"{target.root} is not empty ({len(existing)} objects, e.g. {existing[0]}); "
+                              "export into an empty root, or pass --overwrite to delete what it holds first")
+    for rel in existing:
+        target.delete(rel)
     for rel, keep in plan.items():
         if keep is not None:
             copy_shard_keeping(store, rel, keep, target)

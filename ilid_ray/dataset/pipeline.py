@@ -108,8 +108,20 @@ def count_rows(store: Store, raw_paths: list[str]) -> int:
     return sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for p in paths)
 
 
-def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildResult:
-    """Build (or grow) the dataset at `cfg.dataset.root` from `cfg.catalogs` and commit a version."""
+def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False, wait_s: float = 0.0,
+              force: bool = False) -> BuildResult:
+    """Build (or grow) the dataset at `cfg.dataset.root` from `cfg.catalogs` and commit a version,
+    holding the root's writer lease throughout (waiting up to `wait_s` for another build to end;
+    `force`: accept an S3 store that cannot create objects atomically)."""
+    from ilid_ray.dataset.lease import WriterLease
+
+    store = Store(cfg.dataset.root, cfg.storage)
+    with WriterLease.acquire(store, what=",".join(sorted(c.name for c in cfg.catalogs)), wait_s=wait_s,
+                             force=force) as lease:
+        return _run_build_holding(cfg, lease, abandon_unfinished=abandon_unfinished)
+
+
+def _run_build_holding(cfg: BuildConfig, lease, *, abandon_unfinished: bool = False) -> BuildResult:
     import ray
 
     from ilid_ray.crawl.runner import crawl_catalogs, crawl_reports
@@ -119,6 +131,7 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False) -> BuildRes
     started = time.time()
     store = Store(cfg.dataset.root, cfg.storage)
     build = Build.start(store, [c.name for c in cfg.catalogs], abandon_unfinished=abandon_unfinished)
+    build.lease = lease
     log.info("build %s (%s) into %s", build.build_id, "resumed" if build.resumed else "new", store.root)
 
     raw_paths = crawl_catalogs(cfg.catalogs, cfg.crawl, cfg.network, store, build.build_id)

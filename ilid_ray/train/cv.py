@@ -71,7 +71,10 @@ def cross_validate(cfg: TrainConfig) -> CVOutputs:
 
     from ilid_ray.train.trainer import fit
 
+    from ilid_ray.train.data import dataset_source
+
     resolve_pretrained(cfg.model.name, cfg.model.pretrained, cfg.model.cache_dir)
+    dataset_source(cfg.data.root, cfg.storage, cfg.data.max_shards)  # no shards: say so before launching
     init_ray(cfg.ray)
     folds = cfg.cv.folds if cfg.cv.folds is not None else list(range(cfg.data.folds))
     if cfg.feature_cache.enabled:

@@ -50,7 +50,8 @@ def dataset_source(root: str, storage: StorageConfig | None = None,
     if not shards:
         shards = [rel for rel in store.list("shards") if rel.endswith(".tar")]
     if not shards:
-        raise FileNotFoundError(f"no WebDataset shards under {store.uri('shards')}")
+        raise FileNotFoundError(f"no WebDataset shards under {store.uri('shards')}: build a dataset there "
+                                "first (`ilid build`) or point data.root at one")
     return store, shards[:max_shards] if max_shards else shards, keys
 
 

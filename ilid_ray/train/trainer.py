@@ -101,7 +101,10 @@ def fit(cfg: TrainConfig) -> RunOutputs:
 
     if not cfg.model.variant.trainable:
         raise ValueError("zero-shot CLIP has nothing to train; score it with `ilid eval run`")
+    from ilid_ray.train.data import dataset_source
+
     resolve_pretrained(cfg.model.name, cfg.model.pretrained, cfg.model.cache_dir)  # fail before launching
+    dataset_source(cfg.data.root, cfg.storage, cfg.data.max_shards)  # no shards: say so before launching
     init_ray(cfg.ray)
     preprocess_cfg = preprocess_config(cfg.model.name, cfg.model.pretrained, cfg.model.cache_dir)
     datasets, cached = build_datasets(cfg, preprocess_cfg)

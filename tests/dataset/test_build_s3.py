@@ -2,7 +2,8 @@
 and with ray.data.read_webdataset.
 
 The build runs as `ilid build` in a subprocess with the AWS_* variables set, as a user would run it:
-its local Ray workers inherit them (the session's shared Ray instance predates the S3 server)."""
+its local Ray workers inherit them (the session's shared Ray instance predates the S3 server).
+s3rver ignores conditional writes, so the root's writer lease needs `--force` there (test_lease.py)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def s3_build(s3_server, tmp_path_factory):
             "ray": {"num_cpus": 2},
         }))
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-        done = subprocess.run([sys.executable, "-m", "ilid_ray.cli", "build", "-c", str(config)],
+        done = subprocess.run([sys.executable, "-m", "ilid_ray.cli", "build", "-c", str(config), "--force"],
                               env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     yield catalog, Store(root), done.stdout
