@@ -14,7 +14,7 @@ from ilid_ray.models import TINY_MODEL
 from ilid_ray.testing.defects import write_defect_folder
 
 pytestmark = pytest.mark.filterwarnings("ignore:building .* with RANDOM weights")
-EPOCHS = 30
+EPOCHS = 20
 
 
 @pytest.mark.slow
