@@ -7,7 +7,7 @@ build's row schema (ok rows and crawl rejects together), published atomically; a
 no product page at all (robots.txt or sitemaps unreachable, wrong product_url_pattern) raises
 CrawlError naming the catalog instead of writing an empty file.
 
-Next to the rows goes `{catalog}.report.json`: the crawl's counts and how its walk caps bit
+With the rows goes `reports/{build_id}/{catalog}.crawl.json`: the crawl's counts and how its walk caps bit
 (sitemaps fetched / over the cap / too deep, wall time), which the build's summary reports. A
 crawl task that outlives `crawl.max_crawl_s` by CRAWL_GRACE_S (a hung connection Scrapy's own
 timeout could not end) is cancelled and fails its catalog.
@@ -86,7 +86,7 @@ def raw_path(build_id: str, catalog: str) -> str:
 
 
 def report_path(build_id: str, catalog: str) -> str:
-    return f"raw/{build_id}/{catalog}.report.json"
+    return f"reports/{build_id}/{catalog}.crawl.json"
 
 
 def crawl_reports(store: Store, build_id: str, catalogs: list[str]) -> dict[str, dict]:
@@ -160,8 +160,8 @@ def crawl_catalog_isolated(spec: CatalogSpec, crawl_cfg: CrawlConfig, network_cf
 
 
 def _crawl_to_store(spec: CatalogSpec, crawl_cfg: CrawlConfig, network_cfg: NetworkConfig,
-                    store: Store, rel: str) -> dict:
-    """Ray task body: crawl into a local temporary file, then publish it on the store."""
+                    store: Store, rel: str, report_rel: str) -> dict:
+    """Ray task body: crawl into a local temporary file, then publish it and its report on the store."""
     folder = tempfile.mkdtemp(prefix="ilid-crawl-")
     try:
         local = Path(folder) / f"{spec.name}.parquet"
@@ -169,7 +169,7 @@ def _crawl_to_store(spec: CatalogSpec, crawl_cfg: CrawlConfig, network_cfg: Netw
         store.put_file(local, rel)
         report.out_path = store.uri(rel)
         summary = dict(asdict(report), timed_out=report.timed_out)
-        store.put_bytes(json.dumps(summary, indent=2).encode(), rel.replace(".parquet", ".report.json"))
+        store.put_bytes(json.dumps(summary, indent=2).encode(), report_rel)
         return asdict(report)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -203,7 +203,7 @@ def crawl_catalogs(specs: list[CatalogSpec], crawl_cfg: CrawlConfig, network_cfg
     while todo or pending:
         while todo and len(pending) < limit:
             spec = todo.pop(0)
-            ref = task.remote(spec, crawl_cfg, network_cfg, store, paths[spec.name])
+            ref = task.remote(spec, crawl_cfg, network_cfg, store, paths[spec.name], report_path(build_id, spec.name))
             pending[ref], started[ref] = spec.name, time.monotonic()
         done, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
         for ref in [r for r in pending if r not in done and time.monotonic() - started[r] > deadline_s]:

@@ -87,7 +87,8 @@ class Build:
         return build
 
     def abandon(self) -> None:
-        for prefix in (f"shards/{self.build_id}", f"fragments/{self.build_id}", f"raw/{self.build_id}"):
+        for prefix in (f"shards/{self.build_id}", f"fragments/{self.build_id}", f"raw/{self.build_id}",
+                       f"reports/{self.build_id}"):
             for rel in self.store.list(prefix):
                 self.store.delete(rel)
         _mark(self.store, self.record, status="abandoned", abandoned_at=now_iso())

@@ -31,6 +31,8 @@ class FixtureApiSpider(CatalogSpider):
         if not api:  # not the app shell: read it like any other page
             yield from super().parse_product(response)
             return
+        # dont_filter skips only the duplicate filter: the guard still holds the request to http(s)
+        # on allowed_domains, so a page cannot point the spider anywhere else
         yield response.follow(api, callback=self.parse_api, errback=self.on_product_error,
                               dont_filter=True, meta={"product_url": url})
 
