@@ -21,7 +21,7 @@ class BrokenScorer:
     async def generate_masks(self, image):
         raise AssertionError("classify never asks for masks")
 
-    async def score(self, request):
+    async def score(self, request, model_id=""):
         raise RuntimeError("secret detail: /srv/models/customer-a.safetensors")
 
 
