@@ -1,26 +1,34 @@
 """The HTTP API (FastAPI): routes, limits, auth and one JSON error shape for every refusal.
 
 Errors are always `{"error": {"code": ..., "message": ...}}` with a 4xx for anything the client
-sent wrong, a 503 + Retry-After when a model deployment is saturated, and a 500 only for a bug.
+sent wrong, a 503 + Retry-After when a model deployment is saturated, and a 500 only for a bug
+(the message is "internal error" and an id under which the log holds the exception).
+Decoding and pixel work run in worker threads, so a large upload never holds up the event loop.
 The size of a request is checked from its Content-Length before the body is read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 import os
+import uuid
 from importlib import resources
 
-from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ilid_ray.serve import pipeline
+from ilid_ray.serve.adapters import AdapterRegistry
 from ilid_ray.serve.config import ServeAppConfig
-from ilid_ray.serve.inputs import InputError, clean_texts, decode_image
+from ilid_ray.serve.inputs import FORMAT_NAMES, InputError, clean_texts, decode_upload
 
 FORM_OVERHEAD_BYTES = 256 * 1024  # multipart boundaries, headers and the text fields
+log = logging.getLogger("ilid_ray.serve")
+MODEL_HEADER = "serve_multiplexed_model_id"  # Ray Serve's model multiplexing header
 PUBLIC_PATHS = ("/", "/healthz", "/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect")
 
 
@@ -94,7 +102,11 @@ def create_api(cfg: ServeAppConfig, backends: pipeline.Backends, info: dict | No
 
     @api.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception):
-        return error_response(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        """A bug: the client gets an id to quote, the log gets the exception under that id."""
+        error_id = uuid.uuid4().hex[:16]
+        log.error("internal error %s on %s %s", error_id, request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": {"code": "internal_error", "message": f"internal error (id {error_id})",
+                                       "id": error_id}}, status_code=500)
 
     @api.middleware("http")
     async def _auth(request: Request, call_next):
@@ -111,6 +123,24 @@ def create_api(cfg: ServeAppConfig, backends: pipeline.Backends, info: dict | No
     async def page(request: Request):
         return HTMLResponse(load_page(request.scope.get("root_path", "")))
 
+    registry = AdapterRegistry(cfg.clip.adapters, cfg.storage) if cfg.clip.adapters else None
+
+    async def chosen_model(request: Request) -> str:
+        """The adapter a request names (Serve's multiplexing header), checked against the registry."""
+        model_id = request.headers.get(MODEL_HEADER, "").strip()
+        if model_id and registry is None:
+            raise InputError(404, "unknown_model", "this server has no adapter registry (clip.adapters); "
+                             f"send no {MODEL_HEADER} header")
+        if model_id:
+            await asyncio.to_thread(registry.checkpoint, model_id)
+        return model_id
+
+    @api.get("/v1/models")
+    async def models():
+        """The adapters a request may name in the `serve_multiplexed_model_id` header."""
+        ids = await asyncio.to_thread(registry.ids) if registry else []
+        return {"header": MODEL_HEADER, "default": (info or {}).get("clip"), "models": ids}
+
     @api.get("/healthz")
     async def healthz():
         """Liveness of the ingress plus what it serves."""
@@ -118,28 +148,33 @@ def create_api(cfg: ServeAppConfig, backends: pipeline.Backends, info: dict | No
 
     @api.post("/v1/segment")
     async def segment(
-        image: UploadFile = File(..., description="JPEG/PNG/WebP/... image"),
+        image: UploadFile = File(..., description=f"the image: {FORMAT_NAMES}"),
         prompts: list[str] | None = Form(None, description="one or more query prompts (repeat the field)"),
         threshold: float | None = Form(None, ge=0.0, le=1.0, description="keep masks whose query "
                                        "probability is at least this (default from the config)"),
         with_background: bool | None = Form(None, description="crop with background (default config)"),
         overlay: bool = Form(False, description="also return a PNG overlay (base64) of the kept masks"),
+        model_id: str = Depends(chosen_model),
     ):
         """Masks of the image that match the prompts: COCO RLE, box (x, y, w, h), area, score, prompt."""
         texts = clean_texts(prompts, limits, field="prompts", max_count=limits.max_prompts)
-        picture = decode_image(await image.read(), limits)
+        data = await image.read()
+        picture, frame = await asyncio.to_thread(decode_upload, data, limits, cfg.sam.image_long_side)
         return await pipeline.segment(
             picture, texts, cfg.masks.default_threshold if threshold is None else threshold,
-            cfg=cfg, backends=backends, with_background=with_background, overlay=overlay)
+            cfg=cfg, backends=backends, with_background=with_background, overlay=overlay, frame=frame,
+            model_id=model_id)
 
     @api.post("/v1/classify")
     async def classify(
         image: UploadFile = File(...),
         labels: list[str] | None = Form(None, description="two or more candidate labels (repeat the field)"),
+        model_id: str = Depends(chosen_model),
     ):
         """Probabilities of the candidate labels for the whole image (e.g. materials)."""
         texts = clean_texts(labels, limits, field="labels", max_count=limits.max_labels, min_count=2)
-        picture = decode_image(await image.read(), limits)
-        return await pipeline.classify(picture, texts, cfg=cfg, backends=backends)
+        data = await image.read()
+        picture, _ = await asyncio.to_thread(decode_upload, data, limits, cfg.sam.image_long_side)
+        return await pipeline.classify(picture, texts, cfg=cfg, backends=backends, model_id=model_id)
 
     return api

@@ -65,6 +65,8 @@ class ClipConfig(StrictModel):
     max_batch_size: int = Field(128, ge=1)  # crops per forward, summed over batched requests
     batch_wait_timeout_s: float = Field(0.02, ge=0.0)
     text_cache_size: int = Field(1024, ge=0)  # prompt embeddings kept between requests
+    adapters: str | None = None  # registry of per-customer checkpoints by id (folder or s3://), see adapters.py
+    max_adapters_per_replica: int = Field(8, ge=1)  # LRU bound of loaded adapters per scorer replica
 
 
 class MaskConfig(StrictModel):
@@ -75,6 +77,7 @@ class MaskConfig(StrictModel):
     dilation_px: int = Field(5, ge=0)
     with_background: bool = True  # False: pixels outside the (dilated) mask are filled grey
     max_candidates: int = Field(128, ge=1)  # largest masks scored per image; bounds the batch
+    max_returned: int = Field(16, ge=1)  # best matching masks per response (each is full-resolution RLE)
     default_threshold: float = Field(0.90, ge=0.0, le=1.0)
 
 

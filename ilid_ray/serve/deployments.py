@@ -51,17 +51,33 @@ class ClipScorerDeployment:
     batch size counted in crops so one big image cannot blow the batch)."""
 
     def __init__(self, config: dict):
+        from ilid_ray.serve.adapters import AdapterRegistry, SharedBases
+        from ilid_ray.serve.sam import resolve_device
+
         self.cfg = ServeAppConfig.model_validate(config)
         self.scorer = ClipScorer(self.cfg.clip, self.cfg.storage)
         self.score_batch.set_max_batch_size(self.cfg.clip.max_batch_size)
         self.score_batch.set_batch_wait_timeout_s(self.cfg.clip.batch_wait_timeout_s)
+        self.registry = AdapterRegistry(self.cfg.clip.adapters, self.cfg.storage) if self.cfg.clip.adapters else None
+        self.bases = SharedBases(resolve_device(self.cfg.clip.device))
+
+        async def load_adapter(model_id: str) -> ClipScorer:
+            checkpoint = self.registry.checkpoint(model_id)
+            model = await asyncio.to_thread(self.bases.load_adapter, checkpoint, self.cfg.storage)
+            return ClipScorer(self.cfg.clip, self.cfg.storage, model=model)
+
+        # Serve's LRU of loaded adapters, bounded by the config (hence wired here, not as a decorator).
+        self.adapter = serve.multiplexed(load_adapter,
+                                         max_num_models_per_replica=self.cfg.clip.max_adapters_per_replica)
 
     def describe(self) -> dict:
         return self.scorer.describe()
 
     @serve.batch(max_batch_size=128, batch_wait_timeout_s=0.02, batch_size_fn=crops_in)
     async def score_batch(self, requests: list[ScoreRequest]) -> list[np.ndarray]:
-        return await asyncio.to_thread(self.scorer.logits, requests)
+        model_id = serve.get_multiplexed_model_id()  # Serve splits batches by model id
+        scorer = await self.adapter(model_id) if model_id and self.registry else self.scorer
+        return await asyncio.to_thread(scorer.logits, requests)
 
     async def score(self, request: ScoreRequest) -> np.ndarray:
         return await self.score_batch(request)
@@ -85,8 +101,9 @@ class HandleBackends:
     async def generate_masks(self, image: np.ndarray) -> dict:
         return await self._call(self.sam.generate.remote(image))
 
-    async def score(self, request: ScoreRequest) -> np.ndarray:
-        return await self._call(self.scorer.score.remote(request))
+    async def score(self, request: ScoreRequest, model_id: str = "") -> np.ndarray:
+        scorer = self.scorer.options(multiplexed_model_id=model_id) if model_id else self.scorer
+        return await self._call(scorer.score.remote(request))
 
 
 @serve.deployment(name=INGRESS_NAME, max_ongoing_requests=16, max_queued_requests=64,

@@ -24,8 +24,21 @@ class InputError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+# The formats the page names; Pillow tries no other decoder (an EPS upload would start Ghostscript).
+SERVE_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+FORMAT_NAMES = "JPEG, PNG, WebP, BMP, TIFF or GIF"
+
+
 def decode_image(data: bytes, limits: LimitsConfig) -> Image.Image:
     """Upload bytes -> a fully decoded RGB image in its upright orientation."""
+    return decode_upload(data, limits)[0]
+
+
+def decode_upload(data: bytes, limits: LimitsConfig,
+                  work_long_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
+    """Upload bytes -> (RGB image, (width, height) of the upright upload). With `work_long_side` a
+    JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale still at least that long (JPEG draft
+    mode): a 40-megapixel upload costs what a 1024 px one does. The size is the upload's frame."""
     if not data:
         raise InputError(400, "empty_file", "the uploaded image file is empty")
     if len(data) > limits.max_upload_bytes:
@@ -34,11 +47,11 @@ def decode_image(data: bytes, limits: LimitsConfig) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=SERVE_FORMATS)
             width, height = image.size
     except UnidentifiedImageError:
         raise InputError(415, "not_an_image",
-                         "the upload is not an image format this server reads (JPEG, PNG, WebP, ...)") from None
+                         f"the upload is not an image format this server reads ({FORMAT_NAMES})") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(413, "too_many_pixels",
                          f"the image has too many pixels; the limit is {limits.max_pixels}") from None
@@ -52,11 +65,16 @@ def decode_image(data: bytes, limits: LimitsConfig) -> Image.Image:
         raise InputError(422, "image_too_small",
                          f"the image is {width}x{height}; both sides must be at least {limits.min_side} px")
     try:
+        if work_long_side and image.format == "JPEG" and max(width, height) > work_long_side:
+            scale = work_long_side / max(width, height)
+            image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
         image.load()
+        decoded = image.size
         image = ImageOps.exif_transpose(image)
+        frame = (height, width) if image.size != decoded else (width, height)
         if image.mode in ("P", "LA", "PA") or (image.mode == "L" and "transparency" in image.info):
             image = image.convert("RGBA")
-        return image.convert("RGB")
+        return image.convert("RGB"), frame
     except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data
         raise InputError(400, "corrupt_image",
                          f"the image data cannot be decoded (truncated or corrupt): {exc}") from None

@@ -32,7 +32,9 @@ def crops_in(requests: list[ScoreRequest]) -> int:
 
 
 class ClipScorer:
-    def __init__(self, cfg: ClipConfig, storage: StorageConfig | None = None):
+    """`model`: an already built AdaptedCLIP (a multiplexed adapter); default: the one `cfg` names."""
+
+    def __init__(self, cfg: ClipConfig, storage: StorageConfig | None = None, model=None):
         import torch
 
         from ilid_ray.models import load_clip
@@ -40,8 +42,8 @@ class ClipScorer:
         if cfg.torch_threads:
             torch.set_num_threads(cfg.torch_threads)
         self.cfg = cfg
-        self.model = load_clip(cfg.checkpoint, model_name=cfg.model_name, pretrained=cfg.pretrained,
-                               variant=cfg.variant, device=resolve_device(cfg.device), storage=storage)
+        self.model = model or load_clip(cfg.checkpoint, model_name=cfg.model_name, pretrained=cfg.pretrained,
+                                        variant=cfg.variant, device=resolve_device(cfg.device), storage=storage)
         self.model.eval()
         self._texts: OrderedDict[str, object] = OrderedDict()
 

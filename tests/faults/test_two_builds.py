@@ -16,15 +16,15 @@ from ilid_ray.storage import Store
 from ilid_ray.testing.catalog import FixtureCatalog
 from ilid_ray.testing.server import CatalogServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_two_builds_at_once_one_writes_the_other_is_refused(tmp_path):
     root = tmp_path / "data"
-    catalogs = [FixtureCatalog("duo", 12, "jsonld", seed=3)]
+    catalogs = [FixtureCatalog("duo", 8, "jsonld", seed=3)]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update(RAY_AUTH_MODE="disabled", RAY_DATA_DISABLE_PROGRESS_BARS="1")
-    with CatalogServer(catalogs, media_delay_s=0.2) as server:
+    with CatalogServer(catalogs, media_delay_s=0.1) as server:
         config = tmp_path / "build.yaml"
         config.write_text(yaml.safe_dump({
             "catalogs": [server.spec("duo").model_dump()], "dataset": {"root": str(root), "shard_size": 4},
@@ -33,7 +33,8 @@ def test_two_builds_at_once_one_writes_the_other_is_refused(tmp_path):
         command = [sys.executable, "-m", "ilid_ray.cli", "build", "-c", str(config)]
         builds = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                   for _ in range(2)]
-        results = [(b.wait(timeout=600), *b.communicate()) for b in builds]
+        outputs = [b.communicate(timeout=850) for b in builds]  # reads the pipes: no full-pipe deadlock
+        results = [(b.returncode, *out) for b, out in zip(builds, outputs)]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 1], [err[-2000:] for _, _, err in results]
     refused = next(err for code, _, err in results if code == 1)

@@ -37,16 +37,43 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+ADAPTER_IDS = ("acme-gears", "boltz-fasteners", "cnc-profiles")
+MAX_ADAPTERS_PER_REPLICA = 2  # fewer than the registry holds: the scorer's LRU must evict and reload
+
+
+def write_adapter_registry(root: Path, ids=ADAPTER_IDS, variant: str = "coopiata") -> Path:
+    """Tiny-CLIP checkpoints of one variant, each with its own (random) trainable tensors."""
+    import torch
+
+    from ilid_ray.models import TINY_MODEL, load_clip, save_trainable
+
+    for i, model_id in enumerate(ids):
+        model = load_clip(model_name=TINY_MODEL, pretrained=None, variant=variant)
+        torch.manual_seed(100 + i)
+        with torch.no_grad():
+            for param in model.trainable_parameters():
+                param.add_(torch.randn_like(param) * 0.5)
+        save_trainable(model, root / model_id)
+    return root
+
+
 @pytest.fixture(scope="package")
-def serve_app(ray_local):
+def adapter_registry(tmp_path_factory) -> Path:
+    return write_adapter_registry(tmp_path_factory.mktemp("adapters"))
+
+
+@pytest.fixture(scope="package")
+def serve_app(ray_local, adapter_registry):
     from ray import serve
     from ray.serve.api import RunTarget, run_many
 
     from ilid_ray.serve.deployments import build_app
     from ilid_ray.serve.runner import http_settings, load_serve_config
 
-    main = load_serve_config(None, [f"limits.max_upload_bytes={MAX_UPLOAD}", "limits.max_prompts=4"])
-    guarded = load_serve_config(None, [f"api_key_env={API_KEY_ENV}", "retry_after_s=4"])
+    main = load_serve_config(None, [f"limits.max_upload_bytes={MAX_UPLOAD}", "limits.max_prompts=4",
+                                    f"clip.adapters={adapter_registry}",
+                                    f"clip.max_adapters_per_replica={MAX_ADAPTERS_PER_REPLICA}"])
+    guarded = load_serve_config(None, [f"api_key_env={API_KEY_ENV}", "retry_after_s=4", "masks.max_returned=2"])
     guarded.deployment_options["SegmentIngress"].update(
         max_ongoing_requests=2, max_queued_requests=1,
         backpressure_config={"status_code": 503, "retry_after_s": GUARDED_RETRY_AFTER},

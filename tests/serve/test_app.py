@@ -79,8 +79,9 @@ def test_segment_returns_masks_in_the_uploads_frame(serve_app):
         assert m["box"] == [x0, y0, x1 - x0, y1 - y0]
         assert m["prompt"] in ("levelling foot", "screw")
         probs = m["probabilities"]
-        assert set(probs) == {"levelling foot", "screw", "<empty>"}
-        assert abs(sum(probs.values()) - 1) < 1e-4 and m["score"] == max(probs["levelling foot"], probs["screw"])
+        assert set(probs) == {"levelling foot", "screw"}  # the empty prompt is never among the user's
+        assert abs(sum(probs.values()) + m["none_of_the_prompts"] - 1) < 1e-4
+        assert m["score"] == max(probs["levelling foot"], probs["screw"])
     overlay = Image.open(io.BytesIO(base64.b64decode(body["overlay_png"])))
     assert overlay.format == "PNG" and max(overlay.size) <= 256  # drawn at SAM's working size
     timing = body["timing"]

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ilid_ray.serve.config import LimitsConfig
-from ilid_ray.serve.inputs import InputError, clean_texts, decode_image
+from ilid_ray.serve.inputs import InputError, clean_texts, decode_image, decode_upload
 
 LIMITS = LimitsConfig(max_upload_bytes=200_000, max_pixels=100_000, min_side=8, max_prompts=3,
                       max_prompt_chars=20)
@@ -89,3 +89,24 @@ def test_prompts_are_stripped_and_checked():
         assert info.value.status == 422 and info.value.code == code, texts
     with pytest.raises(InputError, match="labels: need at least 2, got 1"):
         clean_texts(["steel"], LIMITS, field="labels", max_count=3, min_count=2)
+
+
+def test_only_the_formats_the_page_names_are_opened():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nshowpage\n"
+    error = refused(eps)
+    assert (error.status, error.code) == (415, "not_an_image") and "JPEG, PNG, WebP" in error.message
+    tga = encoded(Image.new("RGB", (32, 32)), "TGA")  # Pillow reads it, the page does not name it
+    assert refused(tga).code == "not_an_image"
+
+
+def test_a_large_jpeg_is_decoded_at_a_draft_scale_in_the_uploads_frame():
+    limits = LimitsConfig(max_pixels=40_000_000)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees: the frame is the upright upload's
+    data = encoded(Image.new("RGB", (4000, 2400), (90, 120, 30)), "JPEG", exif=exif)
+    image, frame = decode_upload(data, limits, work_long_side=1024)
+    assert frame == (2400, 4000)
+    assert image.size == (600, 1000) or image.size == (1200, 2000)  # 1/4 (or 1/2) scale, upright
+    assert max(image.size) >= 1000 and max(image.size) < 4000
+    full, frame = decode_upload(encoded(Image.new("RGB", (300, 200)), "PNG"), limits, work_long_side=100)
+    assert full.size == frame == (300, 200)  # PNG has no draft mode: decoded whole
