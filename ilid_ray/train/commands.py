@@ -85,8 +85,9 @@ def eval_group():
 @click.option("--pretrained", default="openai", show_default=True,
               help="Tag or weights file without a checkpoint ('none': random, tests only).")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random evaluation batches.")
 @click.option("--out", help="Folder (or s3://) for metrics.json/csv and tsne.png.")
-def eval_run(root, checkpoint, folds, label_field, max_words, batch_size, model_name, pretrained, device, out):
+def eval_run(root, checkpoint, folds, label_field, max_words, batch_size, model_name, pretrained, device, seed, out):
     """Top-1/top-3 (batches of 32) and macro F1 of a checkpoint and its zero-shot base."""
     from ilid_ray.storage import Store
     from ilid_ray.train.evaluate import write_metric_files
@@ -95,7 +96,7 @@ def eval_run(root, checkpoint, folds, label_field, max_words, batch_size, model_
 
     result = evaluate_checkpoint(checkpoint, root, _ints(folds), label_field=label_field, max_words=max_words,
                                  batch_size=batch_size, model_name=model_name, pretrained=_pretrained(pretrained),
-                                 device=device)
+                                 device=device, seed=seed)
     click.echo(f"{'model':<14}{'n':>6}{'top-1':>9}{'top-3':>9}{'macro F1':>10}   ({result['label_field']})")
     for row in result["rows"]:
         click.echo(f"{row['variant']:<14}{row['n'] or 0:>6}{row['top1'] or 0:>9.4f}{row['top3'] or 0:>9.4f}"

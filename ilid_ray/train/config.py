@@ -68,6 +68,9 @@ class LossSection(StrictModel):
     # False: the paper's diagonal targets over N x N logits. True: label-level targets, one text
     # column per distinct label of the step, all of a label's images its positives (see train/loss.py)
     multi_positive: bool = False
+    # both: CLIP's symmetric loss (image->text and text->image averaged); image_to_text: the
+    # reference trainer's one direction (each image picks its text among the step's texts)
+    direction: Literal["both", "image_to_text"] = "both"
 
 
 class ScalingSection(StrictModel):
