@@ -39,18 +39,22 @@ def _pretrained(value: str | None) -> str | None:
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Training YAML (configs/train/*.yaml).")
 @click.option("-o", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override, e.g. optim.epochs=5.")
-@click.option("--variant", help="coop | clipadapter | coopia | coopiata")
+@click.option("--variant", help="coop | clipadapter | coopia | coopiata, or a baseline on the feature cache: "
+                                "linearprobe | tipadapter | tipadapterf")
 @click.option("--name", help="Run name (re-use a name to continue that run from its last checkpoint).")
 @click.option("--resume-from", help="Start from this checkpoint folder (local or s3://).")
 @click.option("--workers", type=int, help="Number of Ray Train workers.")
 def train(config_path, overrides, variant, name, resume_from, workers):
     """Train one CLIP variant on the dataset's training folds; scores held-out folds each epoch."""
+    from ilid_ray.train.baselines import canonical_baseline, fit_baseline
     from ilid_ray.train.trainer import fit
 
-    cfg = _config(config_path, overrides, **{"model.variant.name": variant, "output.name": name,
+    baseline = canonical_baseline(variant) if variant else None
+    cfg = _config(config_path, overrides, **{"model.variant.name": None if baseline else variant,
+                                             "baseline.name": baseline, "output.name": name,
                                              "output.resume_from": resume_from, "scaling.num_workers": workers})
-    outputs = fit(cfg)
-    click.echo(json.dumps(outputs.summary(), indent=1, default=str))
+    summary = fit_baseline(cfg)["summary"] if cfg.baseline.name else fit(cfg).summary()
+    click.echo(json.dumps(summary, indent=1, default=str))
 
 
 @click.command()

@@ -171,7 +171,7 @@ def flat_metrics(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- files
-METRIC_COLUMNS = ("run", "variant", "fold", "epoch", "split", "top1", "top3", "f1", "n", "loss", "lr")
+METRIC_COLUMNS = ("run", "variant", "fold", "epoch", "split", "top1", "top3", "f1", "n", "loss", "lr", "seed")
 
 
 def history_to_table(history: list[dict[str, Any]], run: str, fold: str) -> list[dict[str, Any]]:

@@ -87,3 +87,11 @@ def test_two_fold_cv_on_the_feature_cache(ray_local, tmp_path):
 
     _, again = ensure_feature_cache(cfg, preprocess_config(TINY_MODEL, None))
     assert again == record
+
+
+def test_summary_over_seeds_reports_the_spread_of_seed_means():
+    rows = [{"variant": "lp", "fold": f, "seed": s, "epoch": 1, "split": "val", "top1": v, "top3": v, "f1": v}
+            for (f, s, v) in [("0", 0, 0.4), ("1", 0, 0.6), ("0", 1, 0.6), ("1", 1, 0.8)]]
+    stats = summarise(rows)["lp"]
+    assert (stats["folds"], stats["seeds"], stats["std_over"]) == (2, 2, "seeds")
+    assert stats["top1"] == pytest.approx(0.6) and stats["top1_std"] == pytest.approx(0.1)  # means 0.5 and 0.7
