@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from ilid_ray.serve.config import LimitsConfig
 
@@ -25,7 +25,11 @@ class InputError(Exception):
 
 
 def decode_image(data: bytes, limits: LimitsConfig) -> Image.Image:
-    """Upload bytes -> a fully decoded RGB image in its upright orientation."""
+    """Upload bytes -> a fully decoded RGB image in its upright orientation, through the build's
+    decoder (`ilid_ray.imaging.decode`: transparency on white, 16-bit scaled), so a model sees at
+    serving time the pixels it was trained on."""
+    from ilid_ray.imaging import ImageError, decode
+
     if not data:
         raise InputError(400, "empty_file", "the uploaded image file is empty")
     if len(data) > limits.max_upload_bytes:
@@ -33,33 +37,22 @@ def decode_image(data: bytes, limits: LimitsConfig) -> Image.Image:
                          f"the image is {len(data)} bytes; the limit is {limits.max_upload_bytes}")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-    except UnidentifiedImageError:
-        raise InputError(415, "not_an_image",
-                         "the upload is not an image format this server reads (JPEG, PNG, WebP, ...)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(413, "too_many_pixels",
-                         f"the image has too many pixels; the limit is {limits.max_pixels}") from None
-    except Exception as exc:  # noqa: BLE001 - a malformed header is the client's problem
-        raise InputError(400, "corrupt_image", f"the image header cannot be read: {exc}") from None
-    if width * height > limits.max_pixels:
-        raise InputError(413, "too_many_pixels",
-                         f"the image is {width}x{height} = {width * height} pixels; "
-                         f"the limit is {limits.max_pixels}")
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # decode checks max_pixels itself
+            image = decode(data, max_pixels=limits.max_pixels).image
+    except ImageError as exc:
+        reason = exc.reason
+        if reason.startswith("decompression bomb"):
+            raise InputError(413, "too_many_pixels",
+                             f"the image has too many pixels ({reason}); the limit is {limits.max_pixels}") from None
+        if reason.startswith("not an image"):
+            raise InputError(415, "not_an_image",
+                             "the upload is not an image format this server reads (JPEG, PNG, WebP, ...)") from None
+        raise InputError(400, "corrupt_image", f"the image data cannot be decoded: {reason}") from None
+    width, height = image.size
     if min(width, height) < limits.min_side:
         raise InputError(422, "image_too_small",
                          f"the image is {width}x{height}; both sides must be at least {limits.min_side} px")
-    try:
-        image.load()
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("P", "LA", "PA") or (image.mode == "L" and "transparency" in image.info):
-            image = image.convert("RGBA")
-        return image.convert("RGB")
-    except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data
-        raise InputError(400, "corrupt_image",
-                         f"the image data cannot be decoded (truncated or corrupt): {exc}") from None
+    return image
 
 
 def clean_texts(texts: list[str] | None, limits: LimitsConfig, *, field: str, max_count: int,

@@ -89,3 +89,13 @@ def test_prompts_are_stripped_and_checked():
         assert info.value.status == 422 and info.value.code == code, texts
     with pytest.raises(InputError, match="labels: need at least 2, got 1"):
         clean_texts(["steel"], LIMITS, field="labels", max_count=3, min_count=2)
+
+
+def test_serving_decodes_like_the_build_and_training():
+    from ilid_ray.imaging import decode
+    from ilid_ray.train.data import decode_image as training_decode
+
+    clear = encoded(Image.new("RGBA", (30, 40), (200, 0, 0, 0)), "PNG")  # fully transparent red
+    served = decode_image(clear, LIMITS)
+    assert served.getpixel((0, 0)) == (255, 255, 255)  # composited on white, not black
+    assert served.tobytes() == training_decode(clear).tobytes() == decode(clear, 10**6).image.tobytes()
