@@ -117,6 +117,9 @@ def test_shipped_configs_load():
     assert (paper.optim.name, paper.optim.lr, paper.optim.weight_decay) == ("adadelta", 0.15, 0.001)
     assert (paper.optim.warmup_epochs, paper.optim.warmup_lr) == (3, 0.01)
     assert paper.data.batch_size == 64 and paper.eval.batch_size == 32 and paper.data.folds == 6
+    reference = load_train_config(REPO / "configs/train/reference.yaml")
+    assert reference.loss.direction == "image_to_text" and paper.loss.direction == "both"
+    assert reference.model.variant.text_ratio == reference.model.variant.image_ratio == 0.6
     tiny = load_train_config(REPO / "configs/train/tiny-cpu.yaml", ["optim.epochs=2", "model.variant.name=CoOp"])
     assert tiny.optim.epochs == 2 and tiny.model.variant.name == "coop"
     with pytest.raises(ValueError):
