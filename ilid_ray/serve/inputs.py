@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import warnings
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from ilid_ray.serve.config import LimitsConfig
 
@@ -36,9 +36,13 @@ def decode_image(data: bytes, limits: LimitsConfig) -> Image.Image:
 
 def decode_upload(data: bytes, limits: LimitsConfig,
                   work_long_side: int | None = None) -> tuple[Image.Image, tuple[int, int]]:
-    """Upload bytes -> (RGB image, (width, height) of the upright upload). With `work_long_side` a
-    JPEG is decoded at the smallest 1/2, 1/4 or 1/8 scale still at least that long (JPEG draft
-    mode): a 40-megapixel upload costs what a 1024 px one does. The size is the upload's frame."""
+    """Upload bytes -> (RGB image, (width, height) of the upright upload). The pixels come from the
+    build's decoder (`ilid_ray.imaging.decode`: transparency on white, 16-bit scaled), so a model
+    sees at serving time the pixels it was trained on. With `work_long_side` a JPEG is decoded at
+    the smallest 1/2, 1/4 or 1/8 scale still at least that long (JPEG draft mode): a 40-megapixel
+    upload costs what a 1024 px one does. The size is the upload's frame."""
+    from ilid_ray.imaging import ImageError, decode
+
     if not data:
         raise InputError(400, "empty_file", "the uploaded image file is empty")
     if len(data) > limits.max_upload_bytes:
@@ -65,19 +69,11 @@ def decode_upload(data: bytes, limits: LimitsConfig,
         raise InputError(422, "image_too_small",
                          f"the image is {width}x{height}; both sides must be at least {limits.min_side} px")
     try:
-        if work_long_side and image.format == "JPEG" and max(width, height) > work_long_side:
-            scale = work_long_side / max(width, height)
-            image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
-        image.load()
-        decoded = image.size
-        image = ImageOps.exif_transpose(image)
-        frame = (height, width) if image.size != decoded else (width, height)
-        if image.mode in ("P", "LA", "PA") or (image.mode == "L" and "transparency" in image.info):
-            image = image.convert("RGBA")
-        return image.convert("RGB"), frame
-    except Exception as exc:  # noqa: BLE001 - truncated or corrupt pixel data
+        decoded = decode(data, limits.max_pixels, draft_size=work_long_side)
+    except ImageError as exc:  # truncated or corrupt pixel data
         raise InputError(400, "corrupt_image",
-                         f"the image data cannot be decoded (truncated or corrupt): {exc}") from None
+                         f"the image data cannot be decoded (truncated or corrupt): {exc.reason}") from None
+    return decoded.image, (decoded.orig_width, decoded.orig_height)
 
 
 def clean_texts(texts: list[str] | None, limits: LimitsConfig, *, field: str, max_count: int,

@@ -110,11 +110,13 @@ def _add(tar: tarfile.TarFile, name: str, payload: bytes) -> None:
     tar.addfile(info, io.BytesIO(payload))
 
 
-def write_synthetic_dataset(root: str | Store, spec: SyntheticSpec | None = None) -> dict:
-    """Write the shards under `root` and return {shards: [rel paths], samples, labels}."""
+def write_synthetic_dataset(root: str | Store, spec: SyntheticSpec | None = None,
+                            samples: list[tuple[str, bytes, dict]] | None = None) -> dict:
+    """Write the shards under `root` and return {shards: [rel paths], samples, labels}; `samples`
+    (key, image bytes, json) default to the spec's shapes (textures.py passes its own)."""
     spec = spec or SyntheticSpec()
     store = root if isinstance(root, Store) else Store(str(root))
-    samples = list(iter_samples(spec))
+    samples = samples if samples is not None else list(iter_samples(spec))
     shards: list[str] = []
     for start in range(0, len(samples), spec.shard_size):
         rel = f"shards/{spec.build_id}/{len(shards):05d}.tar"

@@ -39,18 +39,22 @@ def _pretrained(value: str | None) -> str | None:
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Training YAML (configs/train/*.yaml).")
 @click.option("-o", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override, e.g. optim.epochs=5.")
-@click.option("--variant", help="coop | clipadapter | coopia | coopiata")
+@click.option("--variant", help="coop | clipadapter | coopia | coopiata, or a baseline on the feature cache: "
+                                "linearprobe | tipadapter | tipadapterf")
 @click.option("--name", help="Run name (re-use a name to continue that run from its last checkpoint).")
 @click.option("--resume-from", help="Start from this checkpoint folder (local or s3://).")
 @click.option("--workers", type=int, help="Number of Ray Train workers.")
 def train(config_path, overrides, variant, name, resume_from, workers):
     """Train one CLIP variant on the dataset's training folds; scores held-out folds each epoch."""
+    from ilid_ray.train.baselines import canonical_baseline, fit_baseline
     from ilid_ray.train.trainer import fit
 
-    cfg = _config(config_path, overrides, **{"model.variant.name": variant, "output.name": name,
+    baseline = canonical_baseline(variant) if variant else None
+    cfg = _config(config_path, overrides, **{"model.variant.name": None if baseline else variant,
+                                             "baseline.name": baseline, "output.name": name,
                                              "output.resume_from": resume_from, "scaling.num_workers": workers})
-    outputs = fit(cfg)
-    click.echo(json.dumps(outputs.summary(), indent=1, default=str))
+    summary = fit_baseline(cfg)["summary"] if cfg.baseline.name else fit(cfg).summary()
+    click.echo(json.dumps(summary, indent=1, default=str))
 
 
 @click.command()
@@ -98,8 +102,9 @@ _register_more()
 @click.option("--pretrained", default="openai", show_default=True,
               help="Tag or weights file without a checkpoint ('none': random, tests only).")
 @click.option("--device", default="cpu", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random evaluation batches.")
 @click.option("--out", help="Folder (or s3://) for metrics.json/csv and tsne.png.")
-def eval_run(root, checkpoint, folds, label_field, max_words, batch_size, model_name, pretrained, device, out):
+def eval_run(root, checkpoint, folds, label_field, max_words, batch_size, model_name, pretrained, device, seed, out):
     """Top-1/top-3 (batches of 32) and macro F1 of a checkpoint and its zero-shot base."""
     from ilid_ray.storage import Store
     from ilid_ray.train.evaluate import write_metric_files
@@ -108,7 +113,7 @@ def eval_run(root, checkpoint, folds, label_field, max_words, batch_size, model_
 
     result = evaluate_checkpoint(checkpoint, root, _ints(folds), label_field=label_field, max_words=max_words,
                                  batch_size=batch_size, model_name=model_name, pretrained=_pretrained(pretrained),
-                                 device=device)
+                                 device=device, seed=seed)
     click.echo(f"{'model':<14}{'n':>6}{'top-1':>9}{'top-3':>9}{'macro F1':>10}   ({result['label_field']})")
     for row in result["rows"]:
         click.echo(f"{row['variant']:<14}{row['n'] or 0:>6}{row['top1'] or 0:>9.4f}{row['top3'] or 0:>9.4f}"

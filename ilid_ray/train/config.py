@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ilid_ray.config import RayConfig, StorageConfig, StrictModel, apply_overrides, read_yaml
 from ilid_ray.models.variants import VARIANTS, VariantConfig, canonical_variant
+from ilid_ray.train.baselines import BASELINES, canonical_baseline
 
 
 class ModelSection(StrictModel):
@@ -68,6 +69,9 @@ class LossSection(StrictModel):
     # False: the paper's diagonal targets over N x N logits. True: label-level targets, one text
     # column per distinct label of the step, all of a label's images its positives (see train/loss.py)
     multi_positive: bool = False
+    # both: CLIP's symmetric loss (image->text and text->image averaged); image_to_text: the
+    # reference trainer's one direction (each image picks its text among the step's texts)
+    direction: Literal["both", "image_to_text"] = "both"
 
 
 class ScalingSection(StrictModel):
@@ -106,15 +110,53 @@ class OutputSection(StrictModel):
     progress: bool = True  # per-batch progress bar on rank 0
 
 
+class BaselineSection(StrictModel):
+    """A baseline on the feature cache instead of a CLIP variant (see train/baselines.py)."""
+
+    name: str | None = None  # linearprobe | tipadapter | tipadapterf; None: train model.variant
+    epochs: int = 50  # linear probe and Tip-Adapter-F: passes over every cached view
+    lr: float = 1e-3  # AdamW
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    tip_alpha: float | None = None  # None: chosen on a fold-internal split of the training folds
+    tip_beta: float | None = None
+    tip_alpha_grid: list[float] = Field(default_factory=lambda: [0.1, 0.3, 1.0, 3.0, 10.0])
+    tip_beta_grid: list[float] = Field(default_factory=lambda: [1.0, 3.0, 5.5, 10.0])
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        name = canonical_baseline(value)
+        if name is None:
+            raise ValueError(f"unknown baseline {value!r}; choose one of {list(BASELINES)}")
+        return name
+
+
+def canonical_method(name: str) -> str:
+    """A CLIP variant's or a baseline's canonical name (errors list both kinds)."""
+    baseline = canonical_baseline(name)
+    if baseline:
+        return baseline
+    try:
+        return canonical_variant(name)
+    except ValueError:
+        raise ValueError(f"unknown variant {name!r}; choose CLIP variants from {list(VARIANTS)} "
+                         f"or baselines from {list(BASELINES)}") from None
+
+
 class CVSection(StrictModel):
+    # the paper's variants and/or baselines (linearprobe, tipadapter, tipadapterf: need the feature cache)
     variants: list[str] = Field(default_factory=lambda: ["coop", "clipadapter", "coopia", "coopiata"])
     folds: list[int] | None = None  # None: all
+    seeds: list[int] | None = None  # repeat every run per seed (mean ± std over seeds); None: [seed]
     max_parallel: int | None = None  # runs at once; None: as many as the cluster's resources allow
 
     @field_validator("variants")
     @classmethod
     def _variants(cls, value: list[str]) -> list[str]:
-        names = [canonical_variant(v) for v in value]
+        names = [canonical_method(v) for v in value]
         if "zeroshot" in names:
             raise ValueError("zero-shot is the baseline of every run (eval.zero_shot); list trained variants")
         return names
@@ -130,26 +172,46 @@ class TrainConfig(StrictModel):
     eval: EvalSection = Field(default_factory=EvalSection)
     output: OutputSection = Field(default_factory=OutputSection)
     cv: CVSection = Field(default_factory=CVSection)
+    baseline: BaselineSection = Field(default_factory=BaselineSection)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     ray: RayConfig = Field(default_factory=RayConfig)
-    seed: int = 0
+    seed: int = 0  # drives initialisation, augmentation, shuffling, view draws and evaluation batches
+
+    @model_validator(mode="after")
+    def _baselines_need_the_cache(self) -> TrainConfig:
+        wants = [self.baseline.name] if self.baseline.name else [v for v in self.cv.variants if v in BASELINES]
+        if wants and not self.feature_cache.enabled:
+            raise ValueError(f"baselines {wants} run on the feature cache: set feature_cache.enabled=true")
+        return self
 
     @property
     def run_name(self) -> str:
         if self.output.name:
             return self.output.name
         folds = "".join(str(f) for f in self.data.val_folds)
-        return f"{self.model.variant.name}-{self.data.label_field}-val{folds}"
+        return f"{self.method}-{self.data.label_field}-val{folds}"
 
-    def for_fold(self, variant: str, fold: int) -> TrainConfig:
-        """The config of one cross-validation run: `variant` trained with `fold` held out."""
+    @property
+    def method(self) -> str:
+        """What this run trains: the baseline's name if one is set, else the CLIP variant's."""
+        return self.baseline.name or self.model.variant.name
+
+    def for_fold(self, variant: str, fold: int, seed: int | None = None) -> TrainConfig:
+        """The config of one cross-validation run: `variant` (or baseline) trained with `fold` held
+        out; with `seed`, that seed's repetition."""
         data = self.model_dump()
-        data["model"]["variant"]["name"] = variant
+        if variant in BASELINES:
+            data["baseline"]["name"] = variant
+        else:
+            data["model"]["variant"]["name"] = variant
+            data["baseline"]["name"] = None
         data["data"]["val_folds"] = [fold]
         data["data"]["train_folds"] = None
         data["feature_cache"]["path"] = self.feature_cache_root  # every fold run shares one cache
         data["output"]["storage_path"] = self.cv_root
-        data["output"]["name"] = f"{variant}-fold{fold}"
+        data["output"]["name"] = f"{variant}-fold{fold}" + (f"-seed{seed}" if seed is not None else "")
+        if seed is not None:
+            data["seed"] = seed
         return TrainConfig.model_validate(data)
 
     @property
@@ -166,4 +228,4 @@ def load_train_config(path: str | Path, overrides: list[str] = ()) -> TrainConfi
     return TrainConfig.model_validate(apply_overrides(read_yaml(path), list(overrides)))
 
 
-__all__ = ["TrainConfig", "load_train_config", "VARIANTS"]
+__all__ = ["BASELINES", "TrainConfig", "load_train_config", "VARIANTS"]

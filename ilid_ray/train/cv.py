@@ -1,12 +1,13 @@
-"""k-fold cross-validation: every listed variant trained once per held-out fold, runs in parallel as
-far as the cluster's free resources allow, then one table and one figure over all of them.
+"""k-fold cross-validation: every listed variant (and baseline) trained once per held-out fold and
+seed, runs in parallel as far as the cluster's free resources allow, then one table and one figure.
 
 Each (variant, fold) run is an ordinary `fit` launched from a Ray task, so Ray schedules the runs'
 worker groups as resources free up; `cv.max_parallel` (or the cluster size) bounds how many wait at
 once. The feature cache, if enabled, is built once before the runs and shared by all of them.
 Outputs under `{output.storage_path}/{output.name or cv-<label field>}/`: one folder per run,
 `metrics.json|csv` (all runs, zero-shot baseline per fold), `summary.json` (final held-out accuracy
-per variant, mean and std over folds) and `curves.png`.
+per variant: mean over folds and seeds, std over seeds when there are several, else over folds) and
+`curves.png`. Baselines (train/baselines.py) run as Ray tasks on the same cache, folds and batches.
 """
 
 from __future__ import annotations
@@ -46,24 +47,40 @@ def parallel_runs(cfg: TrainConfig, cluster: dict[str, float]) -> int:
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Final-epoch held-out top-1/top-3/F1 per variant: mean and std over folds (zero-shot too)."""
-    last: dict[tuple[str, str], dict[str, Any]] = {}
+    """Final-epoch held-out top-1/top-3/F1 per variant (zero-shot too): the mean over every
+    (fold, seed) run; the std over seeds of the per-seed means when several seeds ran, else over folds."""
+    last: dict[tuple[str, str, Any], dict[str, Any]] = {}
     for row in rows:
         if row["split"] != "val":
             continue
-        key = (row["variant"], row["fold"])
+        key = (row["variant"], row["fold"], row.get("seed"))
         if key not in last or int(row["epoch"]) >= int(last[key]["epoch"]):
             last[key] = row
     out: dict[str, Any] = {}
-    for variant in sorted({v for v, _ in last}):
-        picked = [r for (v, _), r in last.items() if v == variant]
-        out[variant] = {"folds": len(picked)}
+    for variant in sorted({v for v, _, _ in last}):
+        picked = {(f, s): r for (v, f, s), r in last.items() if v == variant}
+        seeds = sorted({s for _, s in picked}, key=str)
+        out[variant] = {"folds": len({f for f, _ in picked}), "seeds": len(seeds),
+                        "std_over": "seeds" if len(seeds) > 1 else "folds"}
         for metric in ("top1", "top3", "f1"):
-            values = [float(r[metric]) for r in picked if r.get(metric) is not None]
-            if values:
-                out[variant][metric] = float(np.mean(values))
-                out[variant][f"{metric}_std"] = float(np.std(values))
+            values = {k: float(r[metric]) for k, r in picked.items() if r.get(metric) is not None}
+            if not values:
+                continue
+            out[variant][metric] = float(np.mean(list(values.values())))
+            if len(seeds) > 1:
+                per_seed = [np.mean([v for (_, s), v in values.items() if s == seed]) for seed in seeds
+                            if any(s == seed for _, s in values)]
+                out[variant][f"{metric}_std"] = float(np.std(per_seed))
+            else:
+                out[variant][f"{metric}_std"] = float(np.std(list(values.values())))
     return out
+
+
+def run_configs(cfg: TrainConfig, folds: list[int]) -> list[TrainConfig]:
+    """One config per (variant or baseline, fold, seed)."""
+    seeds = cfg.cv.seeds
+    return [cfg.for_fold(variant, fold, seed) for seed in (seeds or [None]) for variant in cfg.cv.variants
+            for fold in folds]
 
 
 def cross_validate(cfg: TrainConfig) -> CVOutputs:
@@ -77,19 +94,30 @@ def cross_validate(cfg: TrainConfig) -> CVOutputs:
     dataset_source(cfg.data.root, cfg.storage, cfg.data.max_shards)  # no shards: say so before launching
     init_ray(cfg.ray)
     folds = cfg.cv.folds if cfg.cv.folds is not None else list(range(cfg.data.folds))
-    if cfg.feature_cache.enabled:
+    runs = run_configs(cfg, folds)
+    if cfg.feature_cache.enabled:  # one cache per seed (the seed drives the augmented views)
         from ilid_ray.train.features import ensure_feature_cache
 
-        ensure_feature_cache(cfg, preprocess_config(cfg.model.name, cfg.model.pretrained, cfg.model.cache_dir))
-    runs = [cfg.for_fold(variant, fold) for variant in cfg.cv.variants for fold in folds]
+        pre = preprocess_config(cfg.model.name, cfg.model.pretrained, cfg.model.cache_dir)
+        for seed in cfg.cv.seeds or [cfg.seed]:
+            ensure_feature_cache(cfg.model_copy(update={"seed": seed}), pre)
     limit = parallel_runs(cfg, ray.cluster_resources())
-    print(f"[cv] {len(runs)} runs ({len(cfg.cv.variants)} variants x {len(folds)} folds), "
-          f"up to {limit} at once", flush=True)
+    print(f"[cv] {len(runs)} runs ({len(cfg.cv.variants)} variants x {len(folds)} folds"
+          f" x {len(cfg.cv.seeds or [cfg.seed])} seeds), up to {limit} at once", flush=True)
 
     @ray.remote(num_cpus=0)
     def run_one(run_cfg: dict[str, Any]) -> dict[str, Any]:
-        outputs = fit(TrainConfig.model_validate(run_cfg))
-        return {"summary": outputs.summary(), "rows": outputs.rows}
+        from ilid_ray.train.baselines import fit_baseline
+
+        run = TrainConfig.model_validate(run_cfg)
+        if run.baseline.name:
+            result = ray.get(ray.remote(num_cpus=1)(fit_baseline).remote(run))
+        else:
+            outputs = fit(run)
+            result = {"summary": outputs.summary(), "rows": outputs.rows}
+        for row in result["rows"]:
+            row["seed"] = run.seed
+        return result
 
     pending, results = {}, []
     queue = list(runs)
@@ -122,11 +150,13 @@ def _write_cv_outputs(cfg: TrainConfig, results: list[dict[str, Any]]) -> CVOutp
 def format_summary(summary: dict[str, Any]) -> str:
     """The summary as an aligned text table (variant, top-1, top-3, F1 with std over folds)."""
     from ilid_ray.models.variants import DISPLAY_NAMES
+    from ilid_ray.train.baselines import BASELINES
 
-    lines = [f"{'variant':<16}{'folds':>6}{'top-1':>16}{'top-3':>16}{'macro F1':>16}"]
+    names = {**DISPLAY_NAMES, **BASELINES}
+    lines = [f"{'variant':<24}{'folds':>6}{'seeds':>6}{'top-1':>16}{'top-3':>16}{'macro F1':>16}"]
     for variant, stats in sorted(summary.items(), key=lambda kv: -kv[1].get("top1", -math.inf)):
         cells = [f"{stats.get(m, float('nan')):.4f}±{stats.get(m + '_std', float('nan')):.3f}"
                  for m in ("top1", "top3", "f1")]
-        name = DISPLAY_NAMES.get(variant, variant)
-        lines.append(f"{name:<16}{stats['folds']:>6}" + "".join(f"{c:>16}" for c in cells))
+        name = names.get(variant, variant)
+        lines.append(f"{name:<24}{stats['folds']:>6}{stats.get('seeds', 1):>6}" + "".join(f"{c:>16}" for c in cells))
     return "\n".join(lines)

@@ -13,7 +13,7 @@ consumer, which reports the counts per epoch.
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 from collections import Counter
 from typing import Any, Iterator
@@ -112,20 +112,44 @@ def select_folds(batch: dict[str, np.ndarray], folds: list[int], keep_unknown: b
 
 
 def decode_image(data: bytes):
-    from PIL import Image
+    """Sample bytes -> upright RGB, through the build's decoder (`ilid_ray.imaging.decode`): EXIF
+    orientation applied, transparency composited on white, 16-bit scaled, so training sees the
+    pixels the build and serving see."""
+    from ilid_ray.imaging import decode
 
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image.convert("RGB")
+    return decode(data, max_pixels=MAX_PIXELS).image
+
+
+MAX_PIXELS = 50_000_000  # shards hold resized images; anything larger is not a sample we wrote
+
+
+def view_seed(key: str, view: int, seed: int) -> int:
+    """The RNG seed of one augmented view of one sample: a function of (run seed, key, view) only."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}:{key}:{view}".encode(), digest_size=8).digest(), "big") >> 1
+
+
+def execution_index() -> int:
+    """How many times Ray Data has executed this dataset before (0, 1, ... per epoch); 0 outside Ray."""
+    try:
+        from ray.data import DataContext
+
+        return int(getattr(DataContext.get_current(), "_execution_idx", 0) or 0)
+    except ImportError:
+        return 0
 
 
 def transform_images(batch: dict[str, np.ndarray], preprocess_cfg: dict[str, Any], train: bool,
-                     crop_scale: tuple[float, float] = (0.08, 1.0), flip: bool = True) -> dict[str, np.ndarray]:
+                     crop_scale: tuple[float, float] = (0.08, 1.0), flip: bool = True, seed: int = 0,
+                     epoch: int | None = None) -> dict[str, np.ndarray]:
     """Image bytes -> float32 [B, 3, H, W] (augmented when `train`); undecodable images get an
-    error reason and a zero tensor."""
+    error reason and a zero tensor. A training view is seeded by (seed, key, epoch), `epoch` None =
+    Ray Data's execution index of the dataset, so a run's augmentations are a function of its seed."""
+    import torch
+
     from ilid_ray.models.base import eval_transform, train_transform
 
     transform = train_transform(preprocess_cfg, crop_scale, flip) if train else eval_transform(preprocess_cfg)
+    epoch = execution_index() if epoch is None else epoch
     size = preprocess_cfg.get("size", 224)
     h, w = (size, size) if isinstance(size, int) else tuple(size)
     images = np.zeros((len(batch["key"]), 3, h, w), dtype=np.float32)
@@ -134,7 +158,10 @@ def transform_images(batch: dict[str, np.ndarray], preprocess_cfg: dict[str, Any
         if errors[i]:
             continue
         try:
-            images[i] = transform(decode_image(data)).numpy()
+            image = decode_image(data)
+            if train:
+                torch.manual_seed(view_seed(str(batch["key"][i]), epoch, seed))  # torchvision draws from torch's RNG
+            images[i] = transform(image).numpy()
         except Exception as exc:  # noqa: BLE001 - any decoder failure is this sample's reject reason
             errors[i] = f"undecodable image: {type(exc).__name__}: {exc}"
     out = {k: v for k, v in batch.items() if k not in ("image", "meta")}
@@ -142,37 +169,52 @@ def transform_images(batch: dict[str, np.ndarray], preprocess_cfg: dict[str, Any
     return out
 
 
+def with_eval_order(batch: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """+ `order`: the seeded random evaluation order of each row (see `evaluate.eval_order`)."""
+    from ilid_ray.train.evaluate import eval_order
+
+    return {**batch, "order": eval_order([str(k) for k in batch["key"]], seed)}
+
+
+def eval_ordered(ds, seed: int):
+    """A Ray dataset in the seeded random evaluation order, so batches of 32 mix the shards."""
+    return ds.map_batches(with_eval_order, fn_kwargs={"seed": seed}, batch_format="numpy").sort("order")
+
+
 # --------------------------------------------------------------------------- Ray Data
 def read_rows(store: Store, shards: list[str], keys: set[str] | None, label_field: str | None,
-              max_words: int | None, shuffle_files: bool = False):
-    """Ray Data stream of parsed rows (one per sample) from the shards."""
+              max_words: int | None, shuffle_seed: int | None = None):
+    """Ray Data stream of parsed rows (one per sample) from the shards; with `shuffle_seed` the
+    shard order is shuffled, differently per epoch but the same for the same seed."""
     import ray.data
 
     fs, paths = store.arrow_paths(shards)
-    ds = ray.data.read_webdataset(paths, filesystem=fs, decoder=None,
-                                  shuffle="files" if shuffle_files else None)
+    shuffle = ray.data.FileShuffleConfig(seed=shuffle_seed) if shuffle_seed is not None else None
+    ds = ray.data.read_webdataset(paths, filesystem=fs, decoder=None, shuffle=shuffle)
     return ds.map_batches(parse_samples, fn_kwargs={"label_field": label_field, "max_words": max_words,
                                                      "keys": keys}, batch_format="numpy")
 
 
 def split_datasets(cfg, preprocess_cfg: dict[str, Any], storage: StorageConfig | None = None,
-                   include_train_eval: bool = True) -> dict[str, Any]:
-    """{"train": augmented train folds, "val": eval-transformed held-out folds, ["train_eval"]}."""
+                   include_train_eval: bool = True, seed: int = 0) -> dict[str, Any]:
+    """{"train": augmented train folds, "val": eval-transformed held-out folds, ["train_eval"]};
+    the evaluation splits in their seeded random order."""
     store, shards, keys = dataset_source(cfg.root, storage, cfg.max_shards)
     train_folds, val_folds = cfg.effective_train_folds, list(cfg.val_folds)
 
     def images(ds, folds, train, keep_unknown):
         ds = ds.map_batches(select_folds, fn_kwargs={"folds": folds, "keep_unknown": keep_unknown},
                             batch_format="numpy")
+        ds = ds if train else eval_ordered(ds, seed)
         return ds.map_batches(transform_images, batch_format="numpy", fn_kwargs={
             "preprocess_cfg": preprocess_cfg, "train": train, "crop_scale": tuple(cfg.crop_scale),
-            "flip": cfg.flip})
+            "flip": cfg.flip, "seed": seed})
 
     rows = lambda shuffle: read_rows(store, shards, keys, cfg.label_field, cfg.max_words, shuffle)  # noqa: E731
-    out = {"train": images(rows(True), train_folds, True, True),
-           "val": images(rows(False), val_folds, False, False)}
+    out = {"train": images(rows(seed), train_folds, True, True),
+           "val": images(rows(None), val_folds, False, False)}
     if include_train_eval:
-        out["train_eval"] = images(rows(False), train_folds, False, False)
+        out["train_eval"] = images(rows(None), train_folds, False, False)
     return out
 
 

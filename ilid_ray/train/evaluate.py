@@ -1,14 +1,19 @@
-"""Batch-wise retrieval accuracy as in the paper, plus macro F1 and the metric files.
+"""Batch-wise retrieval accuracy as in the paper, plus per-class reports and the metric files.
 
-A test batch of 32 samples is scored like CLIP pre-training: each image picks among the batch's 32
-texts. A pick is right when the picked text *is* the sample's label text, so a duplicate label in
-the batch is not counted wrong (the reference counted only the diagonal). Top-k: the label text is
-among the k best columns. Macro F1: over label texts, of the top-1 picks of the whole split.
+A test batch of 32 samples is scored like CLIP pre-training: each image picks among the batch's
+texts. The candidates are the batch's *distinct* label texts: a label that occurs several times in
+the batch is one candidate (its copies score the same), so top-k means "the label is among the k
+best distinct labels" and top-3 can exceed top-1 whenever labels repeat. A pick is right when the
+picked text is the sample's label text (the reference compared label ids the same way).
+Evaluation batches are drawn at random, reproducibly: rows are ordered by a hash of (seed, key)
+(`eval_order`), because shard order groups similar products. `class_report` gives per-class
+precision/recall/F1, macro F1 and the confusion matrix of a split's top-1 picks.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -18,14 +23,55 @@ import numpy as np
 import torch
 
 
+def eval_order(keys: Iterable[str], seed: int) -> np.ndarray:
+    """A sort key per sample: sorting by it gives a seeded random order, the same in every process
+    and for every model (so all variants are scored on the very same batches)."""
+    return np.array([int.from_bytes(hashlib.blake2b(f"eval:{seed}:{k}".encode(), digest_size=8).digest(), "big")
+                     >> 1 for k in keys], dtype=np.int64)
+
+
+def distinct_texts(texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(distinct texts in first-seen order, the column of each one's first copy, per text its index)."""
+    first: dict[str, int] = {}
+    inverse = np.array([first.setdefault(t, len(first)) for t in texts], dtype=np.int64)
+    columns = np.zeros(len(first), dtype=np.int64)
+    for i in range(len(texts) - 1, -1, -1):
+        columns[inverse[i]] = i
+    return list(first), columns, inverse
+
+
 def batch_hits(logits: torch.Tensor, texts: list[str], ks: list[int]) -> tuple[dict[int, np.ndarray], list[str]]:
-    """Per image: whether its own text is within the top k columns, for each k; and its top-1 text."""
-    order = logits.float().argsort(dim=1, descending=True).cpu().numpy()
-    text_arr = np.array(texts, dtype=object)
-    ranked = text_arr[order]  # [n, n] texts by descending score
-    own = text_arr[:, None]
-    hits = {k: (ranked[:, :k] == own).any(axis=1) for k in ks}
-    return hits, [str(t) for t in ranked[:, 0]]
+    """Per image: whether its own text is among the k best *distinct* texts, for each k; and its
+    top-1 text. `logits[i, j]` scores image i against the text of sample j (copies score alike)."""
+    unique, columns, own = distinct_texts(list(texts))
+    scores = logits.float()[:, torch.from_numpy(columns).to(logits.device)].cpu()
+    order = torch.argsort(scores, dim=1, descending=True, stable=True).numpy()  # [n, m] distinct texts
+    rank = np.argmax(order == own[:, None], axis=1)  # where each image's own text landed
+    hits = {k: rank < k for k in ks}
+    return hits, [unique[j] for j in order[:, 0]]
+
+
+def class_report(y_true: list[str], y_pred: list[str], labels: list[str] | None = None) -> dict[str, Any]:
+    """Per-class precision/recall/F1/support, macro F1 and the confusion matrix (rows: true label,
+    columns: predicted) over `labels` (default: every label seen, sorted)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+    labels = list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))
+    if not y_true:
+        return {"labels": labels, "per_class": {}, "macro_f1": 0.0, "confusion": [], "n": 0}
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    per_class = {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+                 for i, lab in enumerate(labels)}
+    return {"labels": labels, "per_class": per_class, "n": len(y_true),
+            "macro_f1": macro_f1(y_true, y_pred),
+            "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist()}
+
+
+def macro_f1(y_true: list[str], y_pred: list[str]) -> float:
+    """Macro F1 over the true labels and the predicted ones (a label only ever predicted counts 0)."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y_true, y_pred, average="macro", zero_division=0)) if y_true else 0.0
 
 
 @dataclass
@@ -56,14 +102,16 @@ class EvalAccumulator:
         return self
 
     def metrics(self) -> dict[str, float]:
-        from sklearn.metrics import f1_score
-
         if not self.n:
             return {"n": 0}
         out: dict[str, float] = {f"top{k}": self.hits.get(k, 0) / self.n for k in self.ks}
-        out["f1"] = float(f1_score(self.y_true, self.y_pred, average="macro", zero_division=0))
+        out["f1"] = macro_f1(self.y_true, self.y_pred)
         out["n"] = self.n
         return out
+
+    def report(self, labels: list[str] | None = None) -> dict[str, Any]:
+        """`class_report` of the top-1 picks scored so far."""
+        return class_report(self.y_true, self.y_pred, labels)
 
 
 def gather_accumulators(acc: EvalAccumulator) -> EvalAccumulator:
@@ -123,7 +171,7 @@ def flat_metrics(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- files
-METRIC_COLUMNS = ("run", "variant", "fold", "epoch", "split", "top1", "top3", "f1", "n", "loss", "lr")
+METRIC_COLUMNS = ("run", "variant", "fold", "epoch", "split", "top1", "top3", "f1", "n", "loss", "lr", "seed")
 
 
 def history_to_table(history: list[dict[str, Any]], run: str, fold: str) -> list[dict[str, Any]]:

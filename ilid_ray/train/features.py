@@ -24,7 +24,8 @@ import torch
 
 from ilid_ray.storage import Store
 from ilid_ray.train.config import TrainConfig
-from ilid_ray.train.data import dataset_source, decode_image, label_text, read_rows, select_folds
+from ilid_ray.train.data import (dataset_source, decode_image, eval_ordered, label_text, read_rows, select_folds,
+                                 view_seed)
 
 MARKER = "_cache.json"
 
@@ -34,10 +35,6 @@ def fingerprint(cfg: TrainConfig, preprocess_cfg: dict[str, Any], shards: list[s
             "crop_scale": list(cfg.data.crop_scale), "flip": cfg.data.flip, "views": cfg.feature_cache.views,
             "seed": cfg.seed, "root": cfg.data.root, "shards": shards}
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def view_seed(key: str, view: int, seed: int) -> int:
-    return int.from_bytes(hashlib.blake2b(f"{seed}:{key}:{view}".encode(), digest_size=8).digest(), "big") >> 1
 
 
 class EncodeViews:
@@ -156,8 +153,9 @@ def cached_split_datasets(cfg: TrainConfig, cache_uri: str, include_train_eval: 
                             batch_format="numpy")
         ds = ds.map_batches(cached_rows_with_labels, batch_format="numpy",
                             fn_kwargs={"label_field": cfg.data.label_field, "max_words": cfg.data.max_words})
-        ds = ds.materialize()
-        return ds.randomize_block_order() if keep_unknown else ds  # train split: block order varies per epoch
+        if not keep_unknown:  # an evaluation split: seeded random order
+            return eval_ordered(ds, cfg.seed).materialize()
+        return ds.materialize().randomize_block_order(seed=cfg.seed)  # varies per epoch, fixed by the seed
 
     common = ["key", "fold", "meta", "error"]
     out = {"train": split(train_folds, True, common + ["views"]),

@@ -56,7 +56,7 @@ def build_optimizer(params: list[torch.nn.Parameter], optim: OptimSection) -> to
 
 # --------------------------------------------------------------------------- steps
 def step_loss(model: AdaptedCLIP, texts: list[str], images: torch.Tensor | None = None,
-              raw: torch.Tensor | None = None, multi_positive: bool = False) -> torch.Tensor:
+              raw: torch.Tensor | None = None, multi_positive: bool = False, direction: str = "both") -> torch.Tensor:
     """This worker's share of one step's gathered contrastive loss.
 
     A worker left with no usable rows still takes part in the collectives (forward gather and the
@@ -67,7 +67,8 @@ def step_loss(model: AdaptedCLIP, texts: list[str], images: torch.Tensor | None 
     else:
         anchor = sum(p.reshape(-1)[0] for p in model.trainable_parameters()) * 0.0
         image_feats = text_feats = torch.zeros(0, model.embed_dim, device=model.device) + anchor
-    return gathered_contrastive_loss(image_feats, text_feats, list(texts), model.logit_scale, multi_positive)
+    return gathered_contrastive_loss(image_feats, text_feats, list(texts), model.logit_scale, multi_positive,
+                                     direction)
 
 
 def lockstep(items: Iterator, device: torch.device, skipped: Counter) -> Iterator:
@@ -101,10 +102,12 @@ def to_tensors(rows: dict[str, np.ndarray], cached: bool, train: bool, rng: np.r
 
 
 def batches(shard, batch_size: int, cached: bool, train: bool, rng: np.random.Generator,
-            device: torch.device, skipped: Counter, shuffle_buffer: int | None = None) -> Iterator:
+            device: torch.device, skipped: Counter, shuffle_buffer: int | None = None,
+            shuffle_seed: int | None = None) -> Iterator:
     """(texts, pixels, raw features) batches of a worker's dataset shard; a fresh stream per call."""
     for raw_batch in shard.iter_batches(batch_size=batch_size, batch_format="numpy",
-                                        local_shuffle_buffer_size=shuffle_buffer or None):
+                                        local_shuffle_buffer_size=shuffle_buffer or None,
+                                        local_shuffle_seed=shuffle_seed if shuffle_buffer else None):
         yield to_tensors(usable_rows(raw_batch, skipped), cached, train, rng, device)
 
 
@@ -174,8 +177,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     context = ray.train.get_context()
     rank = context.get_world_rank()
     device = ray.train.torch.get_device()
-    torch.manual_seed(cfg.seed + rank)
-    rng = np.random.default_rng(cfg.seed * 1000 + rank)
+    torch.manual_seed(cfg.seed)  # the same initial adapters on every worker (gradients are summed)
 
     base = create_frozen_clip(cfg.model.name, cfg.model.pretrained, cache_dir=cfg.model.cache_dir, device=device)
     model = AdaptedCLIP(base, cfg.model.variant)
@@ -212,12 +214,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         model.train()
         skipped: Counter = Counter()
         loss_sum, steps, samples = 0.0, 0, 0
+        rng = np.random.default_rng([cfg.seed, rank, epoch])  # which cached view each row gets (resumable)
         stream = lockstep(batches(shards["train"], cfg.data.batch_size, cached, True, rng, device, skipped,
-                                  cfg.data.shuffle_buffer), device, skipped)
+                                  cfg.data.shuffle_buffer, shuffle_seed=cfg.seed * 100_003 + epoch), device, skipped)
         for texts, images, raw in _progress(stream, rank, cfg, epoch):
             optimizer.zero_grad(set_to_none=True)
             with autocast():
-                loss = step_loss(model, texts, images, raw, cfg.loss.multi_positive)
+                loss = step_loss(model, texts, images, raw, cfg.loss.multi_positive, cfg.loss.direction)
             (scaler.scale(loss) if scaler else loss).backward()
             sum_gradients(model.trainable_parameters())
             if scaler:

@@ -14,6 +14,9 @@ Two target forms:
   soft targets over the N x N logits: a label's text feature is the same for all its samples, so
   duplicate columns are identical and soft N x N targets give exactly the diagonal loss. Here the
   duplicates are one positive instead of competing copies in every softmax.
+
+Directions: `both` (CLIP's symmetric loss: image->text and text->image, averaged) or
+`image_to_text` (what the reference trainer optimises: each image picks its text, nothing else).
 """
 
 from __future__ import annotations
@@ -98,16 +101,19 @@ def _soft_ce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 def diagonal_loss_share(image_local: torch.Tensor, text_local: torch.Tensor, image_all: torch.Tensor,
                         text_all: torch.Tensor, ids: torch.Tensor, all_ids: torch.Tensor, offset: int,
-                        logit_scale: float) -> torch.Tensor:
-    """The paper's form: (CE image->texts + CE text->images) over this worker's rows / 2N."""
+                        logit_scale: float, symmetric: bool = True) -> torch.Tensor:
+    """The paper's form: (CE image->texts + CE text->images) over this worker's rows / 2N, or the
+    image->texts term alone / N."""
     targets = contrastive_targets(ids, all_ids, offset)
     total = all_ids.shape[0]
-    return (_soft_ce(logit_scale * image_local @ text_all.T, targets)
-            + _soft_ce(logit_scale * text_local @ image_all.T, targets)) / (2 * total)
+    image_side = _soft_ce(logit_scale * image_local @ text_all.T, targets)
+    if not symmetric:
+        return image_side / total
+    return (image_side + _soft_ce(logit_scale * text_local @ image_all.T, targets)) / (2 * total)
 
 
 def label_loss_share(image_local: torch.Tensor, image_all: torch.Tensor, text_all: torch.Tensor,
-                     all_ids: torch.Tensor, offset: int, logit_scale: float) -> torch.Tensor:
+                     all_ids: torch.Tensor, offset: int, logit_scale: float, symmetric: bool = True) -> torch.Tensor:
     """Label-level form over the step's distinct labels (M of them):
     mean over images of CE(image -> M label texts) + mean over labels of soft CE(label -> its images),
     halved; this worker takes its own images and the labels whose first sample it holds."""
@@ -120,6 +126,8 @@ def label_loss_share(image_local: torch.Tensor, image_all: torch.Tensor, text_al
     label_text = text_all[first]  # [M, D]: every copy of a label's feature is the same
     image_to_label = F.one_hot(inverse[offset:offset + n_local], m).float()
     image_side = _soft_ce(logit_scale * image_local @ label_text.T, image_to_label) / all_ids.shape[0]
+    if not symmetric:
+        return image_side
     mine = (first >= offset) & (first < offset + n_local)
     members = (inverse[None, :] == torch.arange(m, device=all_ids.device)[:, None]).float()[mine]
     label_side = _soft_ce(logit_scale * label_text[mine] @ image_all.T,
@@ -128,7 +136,8 @@ def label_loss_share(image_local: torch.Tensor, image_all: torch.Tensor, text_al
 
 
 def gathered_contrastive_loss(image_features: torch.Tensor, text_features: torch.Tensor, texts: list[str],
-                              logit_scale: float, multi_positive: bool = False) -> torch.Tensor:
+                              logit_scale: float, multi_positive: bool = False,
+                              direction: str = "both") -> torch.Tensor:
     """This worker's share of the step's contrastive loss (shares sum to the full-batch loss).
 
     `image_features[i]` and `text_features[i]` (normalised) belong to sample i with label `texts[i]`.
@@ -139,11 +148,15 @@ def gathered_contrastive_loss(image_features: torch.Tensor, text_features: torch
     all_ids = gathered.no_grad(ids)
     if gathered.total == 0:  # every worker's batch was unusable: a zero step that still backpropagates
         return (image_features.sum() + text_features.sum()) * 0.0
+    if direction not in ("both", "image_to_text"):
+        raise ValueError(f"loss direction {direction!r}: use 'both' or 'image_to_text'")
+    symmetric = direction == "both"
     image_all, text_all = gathered.with_grad(image_features), gathered.with_grad(text_features)
     if multi_positive:
-        return label_loss_share(image_features, image_all, text_all, all_ids, gathered.offset, logit_scale)
+        return label_loss_share(image_features, image_all, text_all, all_ids, gathered.offset, logit_scale,
+                                symmetric)
     return diagonal_loss_share(image_features, text_features, image_all, text_all, ids, all_ids,
-                               gathered.offset, logit_scale)
+                               gathered.offset, logit_scale, symmetric)
 
 
 def sum_gradients(params: list[torch.nn.Parameter]) -> None:

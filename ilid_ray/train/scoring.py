@@ -17,7 +17,7 @@ import torch
 
 from ilid_ray.models import AdaptedCLIP, VariantConfig, load_clip
 from ilid_ray.train.data import decode_image, iter_local_samples
-from ilid_ray.train.evaluate import score_batches
+from ilid_ray.train.evaluate import eval_order, score_batches
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
@@ -56,8 +56,9 @@ def local_batches(rows: Iterator[dict[str, Any]], model: AdaptedCLIP, batch_size
 def evaluate_checkpoint(checkpoint: str | None, root: str, folds: list[int] | None, *,
                         label_field: str | None = None, max_words: int | None = None, batch_size: int = 32,
                         ks: tuple[int, ...] = (1, 3), model_name: str = "ViT-B-16", pretrained: str | None = "openai",
-                        device: str = "cpu", storage=None, tsne_samples: int = 100) -> dict[str, Any]:
-    """{"rows": metric rows (checkpoint + zero-shot), "skipped": reasons, "embeddings": for t-SNE}."""
+                        device: str = "cpu", storage=None, tsne_samples: int = 100, seed: int = 0) -> dict[str, Any]:
+    """{"rows": metric rows (checkpoint + zero-shot), "skipped": reasons, "embeddings": for t-SNE}.
+    Batches are drawn in the seeded random order training evaluates in (`evaluate.eval_order`)."""
     model = load_clip(checkpoint, model_name=model_name, pretrained=pretrained, device=device, storage=storage)
     extra = model.checkpoint_extra
     label_field = label_field or extra.get("label_field") or "label_short"
@@ -65,11 +66,13 @@ def evaluate_checkpoint(checkpoint: str | None, root: str, folds: list[int] | No
     models = {"zeroshot": zero_shot_twin(model)}
     if checkpoint is not None:
         models[model.variant.name] = model
+    samples = list(iter_local_samples(root, folds, label_field, max_words, storage))
+    order = np.argsort(eval_order([str(r["key"]) for r in samples], seed), kind="stable")
+    samples = [samples[i] for i in order]
     rows, embeddings, skipped = [], {}, Counter()  # skipped: the same rows for every model
     for name, scored in models.items():
         skipped = Counter()
-        samples = iter_local_samples(root, folds, label_field, max_words, storage)
-        acc, emb = score_batches(scored, local_batches(samples, scored, batch_size, skipped), list(ks),
+        acc, emb = score_batches(scored, local_batches(iter(samples), scored, batch_size, skipped), list(ks),
                                  tsne_samples)
         metrics = acc.metrics()
         rows.append({"run": str(checkpoint or "zero-shot"), "variant": name,

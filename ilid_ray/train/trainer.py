@@ -69,7 +69,7 @@ def build_datasets(cfg: TrainConfig, preprocess_cfg: dict[str, Any]) -> tuple[di
         return cached_split_datasets(cfg, cache_uri, cfg.eval.train_split), True
     from ilid_ray.train.data import split_datasets
 
-    return split_datasets(cfg.data, preprocess_cfg, cfg.storage, cfg.eval.train_split), False
+    return split_datasets(cfg.data, preprocess_cfg, cfg.storage, cfg.eval.train_split, cfg.seed), False
 
 
 # S3 client settings (no credentials) that workers must share with the driver: the endpoint of an

@@ -110,3 +110,13 @@ def test_a_large_jpeg_is_decoded_at_a_draft_scale_in_the_uploads_frame():
     assert max(image.size) >= 1000 and max(image.size) < 4000
     full, frame = decode_upload(encoded(Image.new("RGB", (300, 200)), "PNG"), limits, work_long_side=100)
     assert full.size == frame == (300, 200)  # PNG has no draft mode: decoded whole
+
+
+def test_serving_decodes_like_the_build_and_training():
+    from ilid_ray.imaging import decode
+    from ilid_ray.train.data import decode_image as training_decode
+
+    clear = encoded(Image.new("RGBA", (30, 40), (200, 0, 0, 0)), "PNG")  # fully transparent red
+    served = decode_image(clear, LIMITS)
+    assert served.getpixel((0, 0)) == (255, 255, 255)  # composited on white, not black
+    assert served.tobytes() == training_decode(clear).tobytes() == decode(clear, 10**6).image.tobytes()

@@ -15,6 +15,10 @@ from ilid_ray.train.cv import format_summary, parallel_runs, summarise
 pytestmark = pytest.mark.filterwarnings("ignore:building .* with RANDOM weights")
 
 
+def rows_top1(rows, variant, fold):
+    return next(r["top1"] for r in rows if r["variant"] == variant and r["fold"] == fold and r["split"] == "val")
+
+
 def test_parallel_runs_follow_the_cluster():
     cpu = TrainConfig.model_validate({"scaling": {"num_workers": 2, "cpus_per_worker": 1}})
     assert parallel_runs(cpu, {"CPU": 2}) == 1
@@ -66,15 +70,26 @@ def test_two_fold_cv_on_the_feature_cache(ray_local, tmp_path):
         "feature_cache": {"enabled": True, "views": 2},
         "eval": {"train_split": False, "tsne_samples": 0},
         "output": {"storage_path": str(tmp_path / "runs"), "name": "cv", "progress": False},
-        "cv": {"variants": ["clipadapter"], "folds": [0, 1]},  # 2 CPUs here: one run at a time
+        "cv": {"variants": ["clipadapter", "linearprobe"], "folds": [0, 1]},  # 2 CPUs: one run at a time
     })
     out = cross_validate(cfg)
 
-    assert {r["final"]["variant"] for r in out.runs} == {"clipadapter"} and len(out.runs) == 2
+    assert {r["final"]["variant"] for r in out.runs} == {"clipadapter", "linearprobe"} and len(out.runs) == 4
     assert out.summary["clipadapter"]["folds"] == 2 and out.summary["zeroshot"]["folds"] == 2
+    assert out.summary["linearprobe"]["folds"] == 2
     rows = json.loads((tmp_path / "runs/cv/metrics.json").read_text())["rows"]
-    assert {(r["variant"], r["fold"]) for r in rows} == {("clipadapter", "0"), ("clipadapter", "1"),
-                                                         ("zeroshot", "0"), ("zeroshot", "1")}
+    assert {(r["variant"], r["fold"]) for r in rows} == {(v, f) for v in ("clipadapter", "linearprobe", "zeroshot")
+                                                         for f in ("0", "1")}
+    # the baseline and the trained variant are scored on the same batches: equal zero-shot rows
+    zero = [(r["fold"], r["top1"], r["top3"], r["n"]) for r in rows if r["variant"] == "zeroshot"]
+    assert len(set(zero)) == 2, zero
+    # the same config again gives the same numbers (seeded init, views, shuffles, eval batches)
+    again = cross_validate(cfg.model_copy(update={"output": cfg.output.model_copy(update={"name": "cv-again"}),
+                                                  "cv": cfg.cv.model_copy(update={"folds": [0]})}))
+    first = {(r["variant"], r["epoch"]): (r["top1"], r["top3"], r["f1"], r["loss"]) for r in rows if r["fold"] == "0"}
+    rerun = json.loads((tmp_path / "runs/cv-again/metrics.json").read_text())["rows"]
+    assert {(r["variant"], r["epoch"]): (r["top1"], r["top3"], r["f1"], r["loss"]) for r in rerun} == first
+    assert again.summary["clipadapter"]["top1"] == pytest.approx(rows_top1(rows, "clipadapter", "0"))
     for name in ("summary.json", "curves.png", "metrics.csv", "clipadapter-fold0/model.safetensors",
                  "clipadapter-fold1/curves.png"):
         assert (tmp_path / "runs/cv" / name).stat().st_size > 0
@@ -87,3 +102,11 @@ def test_two_fold_cv_on_the_feature_cache(ray_local, tmp_path):
 
     _, again = ensure_feature_cache(cfg, preprocess_config(TINY_MODEL, None))
     assert again == record
+
+
+def test_summary_over_seeds_reports_the_spread_of_seed_means():
+    rows = [{"variant": "lp", "fold": f, "seed": s, "epoch": 1, "split": "val", "top1": v, "top3": v, "f1": v}
+            for (f, s, v) in [("0", 0, 0.4), ("1", 0, 0.6), ("0", 1, 0.6), ("1", 1, 0.8)]]
+    stats = summarise(rows)["lp"]
+    assert (stats["folds"], stats["seeds"], stats["std_over"]) == (2, 2, "seeds")
+    assert stats["top1"] == pytest.approx(0.6) and stats["top1_std"] == pytest.approx(0.1)  # means 0.5 and 0.7

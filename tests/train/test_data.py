@@ -80,10 +80,11 @@ def test_fold_selection_and_transform():
     rows = usable_rows(out, skipped)
     assert list(rows["key"]) == ["k1"]
     assert sum(skipped.values()) == 2
-    # augmentation: two train transforms of one image differ, the eval transform does not
+    # augmentation is a function of (seed, key, epoch): the same again, another epoch or seed differs
     one = {k: v[:1] for k, v in val.items()}
-    aug = [transform_images(one, cfg, train=True, crop_scale=(0.2, 0.5))["pixels"] for _ in range(2)]
-    assert not np.allclose(aug[0], aug[1])
+    aug = lambda seed, epoch: transform_images(one, cfg, True, (0.2, 0.5), seed=seed, epoch=epoch)["pixels"]  # noqa: E731
+    assert np.array_equal(aug(0, 0), aug(0, 0))
+    assert not np.allclose(aug(0, 0), aug(0, 1)) and not np.allclose(aug(0, 0), aug(1, 0))
     assert np.allclose(transform_images(one, cfg, False)["pixels"], transform_images(one, cfg, False)["pixels"])
 
 

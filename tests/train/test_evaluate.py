@@ -13,7 +13,8 @@ import torch
 
 from ilid_ray.storage import Store
 from ilid_ray.train.config import OptimSection, TrainConfig, load_train_config
-from ilid_ray.train.evaluate import EvalAccumulator, batch_hits, history_to_table, write_metric_files
+from ilid_ray.train.evaluate import (EvalAccumulator, batch_hits, class_report, eval_order, history_to_table,
+                                    write_metric_files)
 from ilid_ray.train.loop import lr_at
 from ilid_ray.train.plots import accuracy_curves_png, tsne_png
 
@@ -22,13 +23,41 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_hits_count_a_duplicate_label_as_right():
     texts = ["red square", "blue circle", "red square"]
-    logits = torch.tensor([[0.1, 0.0, 0.9],    # picks sample 2's column: same text -> right
-                           [0.9, 0.2, 0.0],    # picks "red square": wrong, own text 2nd
-                           [0.0, 0.1, 0.2]])
+    logits = torch.tensor([[0.1, 0.0, 0.1],    # best: "red square" (either copy) -> right
+                           [0.9, 0.2, 0.9],    # picks "red square": wrong, own text 2nd
+                           [0.0, 0.1, 0.0]])   # picks "blue circle": wrong
     hits, preds = batch_hits(logits, texts, [1, 2])
-    assert hits[1].tolist() == [True, False, True]
+    assert hits[1].tolist() == [True, False, False]
     assert hits[2].tolist() == [True, True, True]
-    assert preds == ["red square", "red square", "red square"]
+    assert preds == ["red square", "red square", "blue circle"]
+
+
+def test_topk_ranks_distinct_texts_so_repeats_do_not_fill_the_top_k():
+    # 6 images, 3 labels, each twice; every image ranks "a" first, its own label second or third
+    texts = ["a", "a", "b", "b", "c", "c"]
+    scores = {"a": 0.9, "b": 0.5, "c": 0.4}
+    logits = torch.tensor([[scores[t] for t in texts]] * 6)
+    logits[4, [4, 5]] = 0.6  # image 4 ranks its own "c" second
+    hits, _ = batch_hits(logits, texts, [1, 2, 3])
+    assert hits[1].tolist() == [True, True, False, False, False, False]
+    # ranking the 6 columns, the 2 best would be two copies of "a": b would never be in the top 2
+    assert hits[2].tolist() == [True, True, True, True, True, False]
+    assert hits[3].all()
+    acc = EvalAccumulator([1, 3])
+    acc.add(logits, texts)
+    assert acc.metrics()["top3"] > acc.metrics()["top1"]
+
+
+def test_class_report_and_eval_order():
+    report = class_report(["a", "a", "b", "c"], ["a", "b", "b", "b"])
+    assert report["labels"] == ["a", "b", "c"]
+    assert report["confusion"] == [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    assert report["per_class"]["a"] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert report["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 0) / 3)
+    keys = [f"k{i}" for i in range(50)]
+    order = eval_order(keys, seed=0)
+    assert np.array_equal(order, eval_order(keys, seed=0)) and not np.array_equal(order, eval_order(keys, seed=1))
+    assert np.argsort(order).tolist() != list(range(50))  # not the given (shard) order
 
 
 def test_accumulator_metrics_and_merge():
@@ -88,6 +117,9 @@ def test_shipped_configs_load():
     assert (paper.optim.name, paper.optim.lr, paper.optim.weight_decay) == ("adadelta", 0.15, 0.001)
     assert (paper.optim.warmup_epochs, paper.optim.warmup_lr) == (3, 0.01)
     assert paper.data.batch_size == 64 and paper.eval.batch_size == 32 and paper.data.folds == 6
+    reference = load_train_config(REPO / "configs/train/reference.yaml")
+    assert reference.loss.direction == "image_to_text" and paper.loss.direction == "both"
+    assert reference.model.variant.text_ratio == reference.model.variant.image_ratio == 0.6
     tiny = load_train_config(REPO / "configs/train/tiny-cpu.yaml", ["optim.epochs=2", "model.variant.name=CoOp"])
     assert tiny.optim.epochs == 2 and tiny.model.variant.name == "coop"
     with pytest.raises(ValueError):

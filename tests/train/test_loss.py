@@ -70,3 +70,18 @@ def test_label_ids_are_stable_and_distinct():
     assert torch.equal(label_ids(["a", "b"]), label_ids(["a", "b"]))
     assert label_ids(["a"]).item() != label_ids(["b"]).item()
     assert (label_ids(["x" * 1000, "y"]) >= 0).all()
+
+
+def test_image_to_text_direction_is_the_image_half_of_clip_loss():
+    img, txt = features(6, seed=1)
+    texts = [f"label {i}" for i in range(6)]
+    one_way = gathered_contrastive_loss(img, txt, texts, 20.0, direction="image_to_text")
+    assert torch.allclose(one_way, F.cross_entropy(20.0 * img @ txt.T, torch.arange(6)), atol=1e-6)
+    assert not torch.allclose(one_way, gathered_contrastive_loss(img, txt, texts, 20.0))
+    dup = ["a", "b", "a", "c", "b", "a"]
+    txt_dup = torch.stack([txt[dup.index(t)] for t in dup])
+    label_one_way = gathered_contrastive_loss(img, txt_dup, dup, 10.0, multi_positive=True, direction="image_to_text")
+    labels = list(dict.fromkeys(dup))
+    own = torch.tensor([labels.index(t) for t in dup])
+    label_txt = torch.stack([txt_dup[dup.index(lab)] for lab in labels])
+    assert torch.allclose(label_one_way, F.cross_entropy(10.0 * img @ label_txt.T, own), atol=1e-6)
