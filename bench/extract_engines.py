@@ -106,8 +106,9 @@ def run_transformers(rows: list[dict], cfg: ExtractConfig, batch_size: int) -> d
     return out
 
 
-def run_vllm(rows: list[dict], cfg: ExtractConfig, num_cpus: int | None) -> dict[str, Any]:
-    """The vLLM engine's ray.data.llm stage over `rows` as one batch, on a private local Ray instance."""
+def vllm_outputs(rows: list[dict], cfg: ExtractConfig, num_cpus: int | None) -> tuple[list[dict], Any, float]:
+    """(processor output per row, in row order; the prepared stage; wall seconds) of the vLLM
+    engine's ray.data.llm stage over `rows` as one batch, on a private local Ray instance."""
     from ilid_ray.dataset.extract import vllm_rows
     from ilid_ray.dataset.extract.vllm_engine import VllmExtraction
 
@@ -126,6 +127,13 @@ def run_vllm(rows: list[dict], cfg: ExtractConfig, num_cpus: int | None) -> dict
     errors = [o[vllm_rows.ERROR_COLUMN] for o in ordered if o.get(vllm_rows.ERROR_COLUMN)]
     if errors:
         raise RuntimeError(f"vLLM failed on {len(errors)} records, e.g. {errors[0]}")
+    return ordered, stage, wall_s
+
+
+def run_vllm(rows: list[dict], cfg: ExtractConfig, num_cpus: int | None) -> dict[str, Any]:
+    from ilid_ray.dataset.extract import vllm_rows
+
+    ordered, stage, wall_s = vllm_outputs(rows, cfg, num_cpus)
     generation_s = max(o["time_taken_llm"] for o in ordered)
     return summary(rows, [o["generated_text"] for o in ordered], vllm_rows.generated_tokens(ordered), generation_s,
                    stage.model, start_s=round(wall_s - generation_s, 1), wall_s=round(wall_s, 1),

@@ -70,6 +70,20 @@ def extract_engines(r: dict) -> str:
     return f"{r.get('records')} records, {r.get('model')}: " + ", ".join(parts) + (f"; {ratios}" if ratios else "")
 
 
+def extract_quality(r: dict) -> str:
+    parts = []
+    for name, e in r.get("engines", {}).items():
+        f1 = e.get("token_f1", {})
+        text = f"{name}: {_num(100 * (e.get('accepted_share') or 0), 0)}% accepted"
+        if name != "paper":
+            text += (f", token F1 label_long {_num(f1.get('label_long'), 3)} / label_short "
+                     f"{_num(f1.get('label_short'), 3)} / material {_num(f1.get('material'), 3)}, "
+                     f"{_num(100 * (e.get('breaking_share_of_accepted') or 0), 0)}% break the rules")
+        parts.append(text + f", {_num(e.get('records_per_s'), 3)} records/s")
+    ratios = "; ".join(f"{k} **x{_num(v, 2)}** vs paper" for k, v in r.get("ratios_vs_paper_records_per_s", {}).items())
+    return f"{r.get('records')} gold records, {r.get('model')}: " + "; ".join(parts) + (f"; {ratios}" if ratios else "")
+
+
 def feature_cache(r: dict) -> str:
     return (f"{r.get('model')} {r.get('variant')}, {r.get('samples')} samples: "
             f"{_num(r.get('train_samples_per_s_images'), 1)} -> {_num(r.get('train_samples_per_s_cached'), 1)} "
@@ -123,6 +137,10 @@ BENCHES = (
           "python bench/memory_build.py", memory_build),
     Bench("extract_engines", "LLM extraction engines", "the paper's one-item-at-a-time generate",
           "python bench/extract_engines.py", extract_engines),
+    Bench("extract_quality", "LLM extraction quality (gold set)", "the rules engine",
+          "python bench/extract_quality.py --engines rules transformers", extract_quality),
+    Bench("extract_quality-vllm", "LLM extraction quality, vLLM + prefix caching", "the paper's per-item loop",
+          "python bench/extract_quality.py --engines vllm paper --vllm-prefix-caching both", extract_quality),
     Bench("feature_cache", "Training: adapter epochs", "the same training without the feature cache",
           "python bench/feature_cache.py", feature_cache),
     Bench("serve_latency", "Serving: segmentation endpoint", "1 model replica vs 2",
@@ -153,7 +171,8 @@ def rows(results_dir: Path) -> list[str]:
              "| --- | --- | --- | --- | --- |"]
     for bench in [*BENCHES, *(Bench(n, n, "?", f"python bench/{n}.py") for n in extra)]:
         path = results_dir / f"{bench.name}.json"
-        script = f"[bench/{bench.name}.py](bench/{bench.name}.py)"
+        stem = bench.name.split("-", 1)[0]  # extract_quality-vllm: a --tag run of extract_quality.py
+        script = f"[bench/{stem}.py](bench/{stem}.py)"
         if not path.exists():
             lines.append(f"| {bench.area} ({script}) | {bench.baseline} | no result yet | | `{bench.command}` |")
             continue

@@ -45,6 +45,7 @@ ROW_SCHEMA = pa.schema([
     ("llm_raw", pa.string()),
     ("model", pa.string()),
     ("prompt_version", pa.string()),
+    ("fields_from_markup", pa.list_(pa.string())),  # fields taken from the page's markup, not the model
     # download
     ("image_url", pa.string()),
     ("image", pa.binary()),

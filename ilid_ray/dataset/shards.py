@@ -25,7 +25,7 @@ from ilid_ray.storage import Store
 SAMPLE_FIELDS = (
     "id", "key", "url", "image_url", "source", "label_short", "label_long", "description",
     "material", "material_finish", "fold", "image_sha256", "orig_width", "orig_height", "width",
-    "height", "model", "prompt_version", "crawled_at", "build_id", "rights",
+    "height", "model", "prompt_version", "fields_from_markup", "crawled_at", "build_id", "rights",
 )
 IMAGE_EXTENSIONS = ("jpg", "png")
 MTIME = 946684800  # 2000-01-01: fixed so shards are reproducible

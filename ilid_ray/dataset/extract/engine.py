@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from ilid_ray.config import ExtractConfig
 from ilid_ray import records
+from ilid_ray.dataset.extract.hints import page_hints
 from ilid_ray.dataset.extract.parse import parse_answer
 from ilid_ray.dataset.extract.prompt import build_messages
 from ilid_ray.dataset.extract.schema import LABEL_FIELDS
@@ -67,7 +68,9 @@ def apply_answer(row: dict[str, Any], answer: str | None, model: str, prompt_ver
     """Fill the five fields of an ok row from its answer, or reject it with a specific reason.
 
     Provenance (`llm_raw`, `model`, `prompt_version`) is written on rejects too: the reject record
-    then shows what the model said.
+    then shows what the model said. Material and finish that the page's structured fields state
+    (`hints.page_hints`) win over the answer; `fields_from_markup` names them, every other field
+    is the engine's.
     """
     if not records.is_ok(row):
         return row
@@ -79,6 +82,9 @@ def apply_answer(row: dict[str, Any], answer: str | None, model: str, prompt_ver
     if not parsed.ok:
         return records.reject(row, STAGE, f"unparseable answer: {parsed.error}")
     row.update(parsed.fields)
+    hints = page_hints(row.get("data") or [])
+    row.update(hints)
+    row["fields_from_markup"] = sorted(hints)
     missing = [name for name in LABEL_FIELDS if not parsed.fields[name]]
     if missing:
         why = [note for note in parsed.notes if note.split(" ", 1)[0] in missing]

@@ -5,7 +5,9 @@ around it are ignored; trailing commas and Python-style single quotes are tolera
 numbered-list form the paper's parser reads ("1. Long label: ...", "(2) Short label - ..."),
 (3) the complete leading key/value pairs of a JSON object cut off by the token cap. Anything else
 is a failure with a reason; nothing is guessed. Each value is then validated by `values.py`
-(null-likes, parroted instructions, word limits), identically for all three forms.
+(null-likes, parroted instructions, word limits) and the fields against each other and the record
+by `consistency.py` (codes in labels, label order, copies, ungrounded material), identically for
+all three forms.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ilid_ray.dataset.extract.consistency import enforce_rules
 from ilid_ray.dataset.extract.values import FIELD_NAMES, WRAPPING, clean_fields
 
 SNIPPET_CHARS = 80
@@ -272,4 +275,5 @@ def parse_answer(text: str | None, source: str = "") -> ParsedAnswer:
         reason = json_failure or "no JSON object and no numbered list"
         return ParsedAnswer(fields=None, error=f"{reason}: {snippet(text)!r}")
     fields, notes = clean_fields(raw.values, source)
-    return ParsedAnswer(fields=fields, form=raw.form, notes=tuple(raw.notes + notes))
+    fields, rule_notes = enforce_rules(fields, source)
+    return ParsedAnswer(fields=fields, form=raw.form, notes=tuple(raw.notes + notes + rule_notes))

@@ -19,15 +19,12 @@ import re
 from typing import Sequence
 
 from ilid_ray.dataset.extract.engine import ExtractionEngine, ExtractionRequest
+from ilid_ray.dataset.extract.hints import ATTRIBUTE, FINISH_KEY, MATERIAL_KEY, attributes, first_value
 from ilid_ray.dataset.extract.schema import SPECS
 
 RULES_MODEL = "rules-baseline"
 RULES_VERSION = "rules-1"  # bump when the rules change what they extract
 
-# "Key: value" attribute rows; a block ending like a sentence is prose even if it has a colon.
-_ATTRIBUTE = re.compile(r"^\s*([A-Za-z][A-Za-z /&()-]{0,40}?)\s*:\s*(.*?[^.!?\s])\s*$")
-_MATERIAL_KEY = re.compile(r"(?:base |body |housing )?materials?", re.I)
-_FINISH_KEY = re.compile(r"(?:surface )?(?:finish|treatment)|surface|colou?r|coating", re.I)
 _HEAD_SEPARATOR = re.compile(r"\s*(?:,|;|\||\(|\s/\s|\s[-–—]\s|\bwith\b|\bfor\b)\s*", re.I)
 _SYMBOLS = re.compile(r"[®™©]")
 # What the pre-filter leaves of sizes and codes once digits are gone ("M8 x 40 mm" -> "M x mm",
@@ -53,24 +50,10 @@ def short_label(label: str) -> str:
     return " ".join(head.split()[-SPECS["label_short"].max_words:])
 
 
-def attributes(blocks: Sequence[str]) -> dict[str, str]:
-    """'key: value' blocks by lower-cased key (first wins)."""
-    found: dict[str, str] = {}
-    for block in blocks:
-        match = _ATTRIBUTE.match(block)
-        if match:
-            found.setdefault(match.group(1).strip().lower(), match.group(2))
-    return found
-
-
-def first_value(attrs: dict[str, str], key_pattern: re.Pattern[str]) -> str | None:
-    return next((value for key, value in attrs.items() if key_pattern.fullmatch(key)), None)
-
-
 def first_sentence(blocks: Sequence[str]) -> str | None:
     """First sentence of the first prose block (attribute rows other than "Description:" skipped)."""
     for block in blocks:
-        match = _ATTRIBUTE.match(block)
+        match = ATTRIBUTE.match(block)
         if match and match.group(1).strip().lower() != "description":
             continue
         text = match.group(2) if match else block
@@ -88,8 +71,8 @@ def rules_answer(label: str, data: Sequence[str]) -> str:
         "label_long": long_label or None,
         "label_short": short_label(long_label) if long_label else None,
         "description": first_sentence(data),
-        "material": first_value(attrs, _MATERIAL_KEY),
-        "material_finish": first_value(attrs, _FINISH_KEY),
+        "material": first_value(attrs, MATERIAL_KEY),
+        "material_finish": first_value(attrs, FINISH_KEY),
     }
     return json.dumps(fields, ensure_ascii=False)
 

@@ -5,9 +5,12 @@ constrains decoding (transformers via xgrammar, vLLM structured outputs) and the
 so the three cannot drift apart.
 
 Word limits are the paper's; `label_long` has none there, the 12 words here only bound the
-constrained output. `maxLength` (characters) is generous against the word limit on purpose: the
-grammar cuts a string at `maxLength` mid-word, the parser cuts it at a word boundary, so the word
-limit should bind first.
+constrained output. Each string carries a `pattern` that encodes what a grammar can enforce of the
+paper's rules: at most `max_words` words of bounded length (a small model cannot run away inside
+a string any more), no digits anywhere, and in the labels only words (letters, inner hyphens and
+apostrophes; no ALL-CAPS or CamelCase codes such as "AISI" or "CuZn": a word is capitalised or
+lower case). xgrammar ignores `maxLength` next to a `pattern` and vLLM refuses the pair, so the
+pattern alone bounds the length; `max_chars` stays for the parser's limits.
 """
 
 from __future__ import annotations
@@ -19,19 +22,35 @@ from typing import Any
 LABEL_FIELDS = ("label_long", "label_short")  # an item without both is discarded (paper)
 
 
+# One word of a label: letters (Latin-1 too: "Scharnier für Türen", "bisagra de acero"), optionally
+# capitalised, with inner hyphens/apostrophes, at most 24 characters. Of the rest, any non-space
+# character but digits, quotes and backslashes, at most 30.
+LABEL_WORD = r"[A-Za-zÀ-ÖØ-öø-ÿ][a-zß-öø-ÿ'-]{0,23}"
+TEXT_WORD = r"[^\s0-9\"\\]{1,30}"
+
+
+def words_pattern(word: str, max_words: int, separator: str = " ") -> str:
+    return f"^{word}({separator}{word}){{0,{max_words - 1}}}$"
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
     instruction: str  # what the prompt asks for: the paper's Listing 2 item, word for word
     max_words: int
     max_chars: int
+    word: str = TEXT_WORD  # the pattern of one word (see LABEL_WORD)
+
+    @property
+    def pattern(self) -> str:
+        return words_pattern(self.word, self.max_words)
 
 
 FIELD_SPECS: tuple[FieldSpec, ...] = (
     FieldSpec("label_long", "a long label or name of the product without ids, numbers, codes, or sizes",
-              max_words=12, max_chars=120),
+              max_words=12, max_chars=120, word=LABEL_WORD),
     FieldSpec("label_short", "a short label or name of the product with a maximum of 4 words and shorter than "
-                             "the long label", max_words=4, max_chars=48),
+                             "the long label", max_words=4, max_chars=48, word=LABEL_WORD),
     FieldSpec("description", "description of the product with a maximum of 20 words without ids, numbers, "
                              "codes, or sizes", max_words=20, max_chars=200),
     FieldSpec("material", "material with a maximum of 5 words", max_words=5, max_chars=60),
@@ -43,7 +62,9 @@ SPECS = {spec.name: spec for spec in FIELD_SPECS}  # same order as records.FIELD
 
 def field_schema(spec: FieldSpec) -> dict[str, Any]:
     # anyOf rather than `"type": ["string", "null"]`: both xgrammar and vLLM's backends accept it.
-    return {"anyOf": [{"type": "string", "minLength": 1, "maxLength": spec.max_chars}, {"type": "null"}],
+    # No minLength/maxLength next to the pattern: xgrammar ignores them there and vLLM refuses the
+    # combination; the pattern bounds words and word lengths (so at most about max_chars).
+    return {"anyOf": [{"type": "string", "pattern": spec.pattern}, {"type": "null"}],
             "description": spec.instruction}
 
 

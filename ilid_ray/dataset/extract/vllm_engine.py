@@ -53,9 +53,12 @@ def engine_kwargs(cfg: ExtractConfig) -> dict[str, Any]:
     ": "); vLLM reads both settings per engine, not per request.
     On CPU bundles: eager mode (no graph compilation, so an engine starts in about 35 s here) and
     float32 for `dtype: auto`, the type vLLM's CPU backend was measured to run here (MODELS.md).
+    Prefix caching is on: every prompt starts with the same system message and few-shot turns
+    (`prompt.py`), whose KV blocks are then computed once per replica, not once per record.
     """
     kwargs: dict[str, Any] = {"tensor_parallel_size": cfg.tensor_parallel_size, "max_model_len": cfg.max_model_len,
-                              "dtype": "float32" if on_cpu(cfg) and cfg.dtype == "auto" else cfg.dtype}
+                              "dtype": "float32" if on_cpu(cfg) and cfg.dtype == "auto" else cfg.dtype,
+                              "enable_prefix_caching": True}
     if cfg.structured_output:
         kwargs["structured_outputs_config"] = {"backend": "xgrammar", "disable_any_whitespace": True}
     if on_cpu(cfg):

@@ -19,9 +19,9 @@ GOOD = {"label_long": "Stainless steel ball lock pin", "label_short": "Ball lock
         "material_finish": "bright"}
 
 
-def ok_row(n: int = 0, label: str = "Ball lock pin, stainless") -> dict:
-    return records.raw_row(f"https://shop.example/p/{n}", "shop", label,
-                           ["Pin for quick connection.", "Material: stainless steel"], [f"https://img/{n}.jpg"],
+def ok_row(n: int = 0, label: str = "Ball lock pin, stainless",
+           data: Sequence[str] = ("Pin for quick connection, bright surface.", "Material: stainless steel")) -> dict:
+    return records.raw_row(f"https://shop.example/p/{n}", "shop", label, list(data), [f"https://img/{n}.jpg"],
                            "2026-01-01T00:00:00Z")
 
 
@@ -57,10 +57,19 @@ def test_reject_reasons_are_specific(answer, reason):
 
 
 def test_optional_fields_may_be_missing():
-    row = apply_answer(ok_row(), json.dumps(dict(GOOD, description=None, material="none", material_finish="-")),
+    row = apply_answer(ok_row(data=["Pin for quick connection."]), json.dumps(dict(GOOD, description=None, material="none", material_finish="-")),
                        "m", "p")
     assert records.is_ok(row)
     assert (row["description"], row["material"], row["material_finish"]) == (None, None, None)
+
+
+def test_markup_fields_win_over_the_answer_and_are_recorded():
+    row = ok_row(data=["Pin for quick connection.", "Material: stainless steel AISI", "Colour: bright"])
+    row = apply_answer(row, json.dumps(dict(GOOD, material="zamak", material_finish=None)), "m", "p")
+    assert (row["material"], row["material_finish"]) == ("stainless steel", "bright")  # codes stripped
+    assert row["fields_from_markup"] == ["material", "material_finish"]
+    plain = apply_answer(ok_row(data=["Stainless steel pin for quick connection, bright."]), json.dumps(GOOD), "m", "p")
+    assert plain["material"] == "stainless steel" and plain["fields_from_markup"] == []
 
 
 def test_rejected_rows_pass_untouched_and_lengths_must_match():
@@ -117,7 +126,7 @@ def test_an_engine_returning_the_wrong_count_is_an_error():
 
 def test_build_request_tolerates_missing_data():
     request = build_request({"label": "Hinge", "data": None})
-    assert request.data == () and "Label: Hinge" in request.messages[1]["content"]
+    assert request.data == () and "Label: Hinge" in request.messages[-1]["content"]
 
 
 def test_vllm_is_a_ray_data_llm_stage_not_a_per_batch_engine():

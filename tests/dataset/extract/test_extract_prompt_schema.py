@@ -11,6 +11,7 @@ import pytest
 
 from ilid_ray import records
 from ilid_ray.dataset.extract import prompt
+from ilid_ray.dataset.extract.consistency import enforce_rules
 from ilid_ray.dataset.extract.parse import parse_answer
 from ilid_ray.dataset.extract.schema import EXTRACTION_SCHEMA, FIELD_SPECS, SPECS, schema_json
 
@@ -32,26 +33,61 @@ def test_schema_limits_follow_the_paper_word_limits():
         "label_long": 12, "label_short": 4, "description": 20, "material": 5, "material_finish": 5}
     for spec in FIELD_SPECS:
         string = EXTRACTION_SCHEMA["properties"][spec.name]["anyOf"][0]
-        assert string["maxLength"] == spec.max_chars
+        assert string["pattern"] == spec.pattern and "maxLength" not in string  # vLLM refuses both
         # room for the allowed words at an ordinary word length, so the word limit binds first
         assert spec.max_chars >= spec.max_words * 9
 
 
 def test_every_required_key_and_instruction_is_in_the_prompt():
-    user = prompt.build_messages("Ball lock pin", ["Material: steel"])[1]["content"]
+    system = prompt.build_messages("Ball lock pin", ["Material: steel"])[0]["content"]
     for number, spec in enumerate(FIELD_SPECS, start=1):
-        assert f'"{spec.name}"' in user
-        assert f"({number}) {spec.instruction}" in user
+        assert f'"{spec.name}"' in system
+        assert f"({number}) {spec.instruction}" in system
         assert str(spec.max_words) in spec.instruction or spec.name == "label_long"
 
 
 def test_messages_follow_the_paper_listings():
-    system, user = prompt.build_messages("Lift-off hinge", ["Hinge for doors.", "Material: zinc die-cast"])
+    messages = prompt.build_messages("Lift-off hinge", ["Hinge for doors.", "Material: zinc die-cast"])
+    system, user = messages[0], messages[-1]
     assert system["role"] == "system" and user["role"] == "user"
     assert "company that sells industrial products" in system["content"]
     assert "Do not ask for further details or state additional questions" in system["content"]
     assert "Do not add additional information" in system["content"]
     assert "'Label: Lift-off hinge\nText: Hinge for doors., Material: zinc die-cast'" in user["content"]
+
+
+def test_few_shot_turns_are_a_prefix_shared_by_every_record():
+    first = prompt.build_messages("Lift-off hinge", ["Hinge for doors.", "Material: zinc die-cast"])
+    other = prompt.build_messages("Star knob", ["Knob for clamping."])
+    shots = len(prompt.FEW_SHOT)
+    assert first[:1 + 2 * shots] == other[:1 + 2 * shots] and len(first) == 2 + 2 * shots
+    assert [m["role"] for m in first[1:-1]] == ["user", "assistant"] * shots
+    for (label, data, answer), turn in zip(prompt.FEW_SHOT, first[2::2]):
+        jsonschema.validate(answer, EXTRACTION_SCHEMA)  # the examples keep the rules they teach
+        assert json.loads(turn["content"]) == answer
+
+
+def test_markup_hints_are_named_in_the_prompt_without_codes():
+    user = prompt.build_user_prompt("Star grip", ["Grip knob.", "Material: technopolymer PA GF", "Colour: black"])
+    assert user.endswith("The page's product data gives: material = technopolymer; finish = black.")
+    assert "product data gives" not in prompt.build_user_prompt("Star grip", ["Grip knob."])
+
+
+@pytest.mark.parametrize("name, value, ok", [
+    ("label_short", "star grip knob", True), ("label_short", "Scharnier für Türen", True),
+    ("label_short", "one two three four five", False), ("label_short", "AISI grip", False),
+    ("label_short", "grip M8", False), ("label_long", "CuZn gear wheel", False),
+    ("label_long", "gear  wheel", False), ("description", "A knob, for hands.", True),
+    ("description", "Knob of 8 mm.", False), ("description", " ".join(["word"] * 21), False),
+    ("material", "zinc plated, blue", True), ("material_finish", "RAL 9005", False),
+])
+def test_schema_patterns_encode_the_paper_rules(name, value, ok):
+    answer = {field: None for field in records.FIELDS} | {name: value}
+    if ok:
+        jsonschema.validate(answer, EXTRACTION_SCHEMA)
+    else:
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(answer, EXTRACTION_SCHEMA)
 
 
 def test_long_data_is_capped_explicitly_at_a_word_boundary():
@@ -79,7 +115,7 @@ def test_prompt_version_is_stable_and_tracks_every_part(monkeypatch):
     monkeypatch.setattr(prompt, "MAX_DATA_CHARS", prompt.MAX_DATA_CHARS + 1)
     changed_cap = prompt.prompt_version()
     monkeypatch.undo()
-    monkeypatch.setattr(prompt, "schema_json", lambda: schema_json().replace("200", "201"))
+    monkeypatch.setattr(prompt, "schema_json", lambda: schema_json().replace("{0,19}", "{0,18}"))
     changed_schema = prompt.prompt_version()
     assert len({prompt.PROMPT_VERSION, changed_system, changed_cap, changed_schema}) == 4
 
@@ -94,8 +130,11 @@ def random_value(rng: random.Random, name: str) -> str | None:
 
 @pytest.mark.parametrize("seed", range(200))
 def test_schema_valid_answers_parse_to_the_same_fields(seed):
+    """Any schema-valid answer that keeps the cross-field rules (consistency.py) parses unchanged."""
     rng = random.Random(seed)
     answer = {name: random_value(rng, name) for name in records.FIELDS}
+    while enforce_rules(answer, "")[1]:  # labels the wrong way round, or a copied value
+        answer = {name: random_value(rng, name) for name in records.FIELDS}
     jsonschema.validate(answer, EXTRACTION_SCHEMA)
     text = json.dumps(answer, indent=rng.choice([None, 2]))
     parsed = parse_answer(text)

@@ -8,6 +8,7 @@ import pytest
 from ilid_ray.config import ExtractConfig
 from ilid_ray import records
 from ilid_ray.dataset.extract.engine import extract_rows, make_engine
+from ilid_ray.dataset.extract.hints import strip_codes
 from ilid_ray.dataset.extract.rules_engine import (RULES_MODEL, RULES_VERSION, RulesEngine, clean_label,
                                                    rules_answer, short_label)
 from ilid_ray.dataset.prefilter import clean_text, compile_trade_names, prefilter_rows
@@ -28,8 +29,10 @@ def test_rules_engine_reads_material_and_finish_of_fixture_products():
     assert len(out) == len(products)
     for row, product in zip(out, products):
         assert records.is_ok(row), row["reject_reason"]
-        assert row["material"] == " ".join(clean_text(product.material_spec).split()[:5]).rstrip(".,;: ")
-        assert row["material_finish"] == " ".join(clean_text(product.finish).split()[:5])
+        # the page's material and finish rows, grade codes stripped ("AISI", "PA GF"), from markup
+        assert row["material"] == " ".join(strip_codes(clean_text(product.material_spec)).split()[:5])
+        assert row["material_finish"] == " ".join(strip_codes(clean_text(product.finish)).split()[:5])
+        assert row["fields_from_markup"] == ["material", "material_finish"]
         assert row["label_long"] and row["label_short"]
         assert len(row["label_short"].split()) <= 4
         assert not any(ch.isdigit() for ch in row["label_long"])  # digits were removed by the pre-filter

@@ -19,7 +19,9 @@ from ilid_ray import records
 from ilid_ray.dataset.extract import vllm_env, vllm_rows
 from ilid_ray.dataset.extract.engine import STAGE, apply_answer
 from ilid_ray.dataset.extract.parse import parse_answer
-from ilid_ray.dataset.extract.prompt import PROMPT_VERSION, SYSTEM_PROMPT, build_messages
+from ilid_ray.dataset.extract.consistency import enforce_rules
+from ilid_ray.dataset.extract.hints import page_hints
+from ilid_ray.dataset.extract.prompt import FEW_SHOT, PROMPT_VERSION, build_messages, system_prompt
 from ilid_ray.dataset.extract.schema import EXTRACTION_SCHEMA, schema_json
 from ilid_ray.dataset.extract.vllm_engine import engine_kwargs, placement_bundles, processor_config, replicas
 
@@ -88,9 +90,10 @@ def test_the_prompt_is_the_shared_one_tokenized_without_extra_special_tokens(pro
     text = tokenizer.apply_chat_template(build_messages(row["label"], row["data"]), add_generation_prompt=True,
                                          tokenize=False)
     assert tokenizer.decode(ids) == text  # the chat template's own special tokens, nothing added
-    assert text.startswith("<|im_start|>system\n" + SYSTEM_PROMPT) and "Label: " + row["label"] in text
+    assert text.startswith("<|im_start|>system\n" + system_prompt()) and "Label: " + row["label"] in text
     start = tokenizer.convert_tokens_to_ids("<|im_start|>")
-    assert ids.count(start) == text.count("<|im_start|>") == 3  # system, user, assistant
+    turns = 3 + 2 * len(FEW_SHOT)  # system, the few-shot pairs, user, assistant
+    assert ids.count(start) == text.count("<|im_start|>") == turns
 
 
 def test_a_model_without_chat_template_is_refused(smollm2_folder, tmp_path):
@@ -155,12 +158,18 @@ def test_any_schema_valid_vllm_answer_fills_the_row_with_exactly_its_values(seed
                                                              for _ in range(rng.randint(1, 4))))
               for name in records.FIELDS}
     answer["label_long"], answer["label_short"] = "Toggle clamp with open arm", "Toggle clamp"
+    if answer["material_finish"] == answer["material"]:  # a copy: the rules would drop it
+        answer["material_finish"] = None
     jsonschema.validate(answer, EXTRACTION_SCHEMA)
     text = json.dumps(answer, separators=(",", ":"))  # disable_any_whitespace: no spaces at all
     assert parse_answer(text).fields == answer
+    source = " ".join([product_rows[seed % 5]["label"], *product_rows[seed % 5]["data"]])
+    answer = enforce_rules(answer, source)[0]  # a material the record does not name is dropped
     row = vllm_rows.to_build_row(engine_row(request_of(product_rows[seed % 5]), text=text),
                                  MODEL, PROMPT_VERSION)
-    assert {name: row[name] for name in records.FIELDS} == answer
+    markup = page_hints(product_rows[seed % 5]["data"])  # the page's material/finish rows win
+    assert {name: row[name] for name in records.FIELDS} == answer | markup
+    assert row["fields_from_markup"] == sorted(markup)
 
 
 # --------------------------------------------------------------------------- configuration
