@@ -29,7 +29,7 @@ def test_two_builds_at_once_one_writes_the_other_is_refused(tmp_path):
         config.write_text(yaml.safe_dump({
             "catalogs": [server.spec("duo").model_dump()], "dataset": {"root": str(root), "shard_size": 4},
             "network": server.network_config().model_dump(), "extract": {"engine": "rules"},
-            "crawl": {"autothrottle": False}, "ray": {"num_cpus": 1}}))
+            "crawl": {"autothrottle": False}, "ray": {"num_cpus": 2}}))
         command = [sys.executable, "-m", "ilid_ray.cli", "build", "-c", str(config)]
         builds = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                   for _ in range(2)]
