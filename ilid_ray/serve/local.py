@@ -33,5 +33,7 @@ class LocalBackends:
             self._last = (digest, M.candidates_payload(masks, time.perf_counter() - started, self.cfg.masks))
         return self._last[1]
 
-    async def score(self, request: ScoreRequest) -> np.ndarray:
+    async def score(self, request: ScoreRequest, model_id: str = "") -> np.ndarray:
+        if model_id:
+            raise ValueError("in-process evaluation scores with the configured CLIP only (no model_id)")
         return self.scorer.logits([request])[0]

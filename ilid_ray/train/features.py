@@ -153,9 +153,9 @@ def cached_split_datasets(cfg: TrainConfig, cache_uri: str, include_train_eval: 
                             batch_format="numpy")
         ds = ds.map_batches(cached_rows_with_labels, batch_format="numpy",
                             fn_kwargs={"label_field": cfg.data.label_field, "max_words": cfg.data.max_words})
-        if not keep_unknown:  # an evaluation split: seeded random order
-            return eval_ordered(ds, cfg.seed).materialize()
-        return ds.materialize().randomize_block_order(seed=cfg.seed)  # varies per epoch, fixed by the seed
+        # a seeded random order, the same in every run: materialized blocks come back in task
+        # completion order, so a block-order shuffle of them is not reproducible
+        return eval_ordered(ds, cfg.seed).materialize()
 
     common = ["key", "fold", "meta", "error"]
     out = {"train": split(train_folds, True, common + ["views"]),

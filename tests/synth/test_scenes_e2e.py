@@ -44,7 +44,7 @@ class OracleBackends:
             np.zeros((0, *image.shape[:2]), bool)
         return {"packed": M.pack_masks(masks), "num_generated": len(masks), "seconds": 0.0}
 
-    async def score(self, request) -> np.ndarray:
+    async def score(self, request, model_id: str = "") -> np.ndarray:
         logits = np.zeros((len(request.crops), len(request.texts)))
         for k, label in enumerate(self.labels):
             logits[k, request.texts.index(label) if label in request.texts else -1] = 20.0
