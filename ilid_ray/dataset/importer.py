@@ -15,7 +15,6 @@ over the folds instead of landing in one by chance.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import time
 from collections import Counter
@@ -74,9 +73,11 @@ def table_entries(table: str, source: ImportSource, storage: StorageConfig | Non
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
+    from ilid_ray.dataset.manifest import arrow_owned
+
     parent, name = split_location(table)
     data = Store(parent, storage).get_bytes(name)
-    tab = pq.read_table(io.BytesIO(data)) if table.endswith(".parquet") else pcsv.read_csv(io.BytesIO(data))
+    tab = pq.read_table(arrow_owned(data)) if table.endswith(".parquet") else pcsv.read_csv(arrow_owned(data))
     missing = [c for c in (source.path_column, source.label_column) if c not in tab.column_names]
     if missing:
         raise ValueError(f"{table}: missing column(s) {missing}; it has {tab.column_names}")

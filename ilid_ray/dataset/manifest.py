@@ -36,10 +36,21 @@ def parse_version(name: str | int) -> int:
     return int(text)
 
 
+def arrow_owned(data: bytes) -> pa.BufferReader:
+    """A reader over a copy of `data` in Arrow's own memory.
+
+    Arrow's reader threads may drop the last reference to their input after Python began to shut
+    down; if that input wraps a Python object (a `bytes` buffer, a file object), its destructor
+    takes the GIL from a thread the interpreter is ending, and the process aborts at exit
+    ("terminate called without an active exception", exit 134). Memory Arrow owns needs no GIL.
+    """
+    sink = pa.BufferOutputStream()
+    sink.write(data)
+    return pa.BufferReader(sink.getvalue())
+
+
 def read_parquet(store: Store, rel: str) -> pa.Table:
-    # An Arrow buffer, not a Python file object: Arrow's reader threads would call back into Python
-    # and, still running at interpreter exit, abort the process ("terminate called ...", exit 134).
-    return pq.read_table(pa.BufferReader(store.get_bytes(rel)))
+    return pq.read_table(arrow_owned(store.get_bytes(rel)))
 
 
 def write_parquet(store: Store, table: pa.Table, rel: str) -> None:
