@@ -155,8 +155,16 @@ class PostfilterConfig(StrictModel):
 
 
 class DownloadConfig(StrictModel):
-    threads: int = 16  # concurrent fetches per task
-    concurrency: int = 2  # parallel download tasks
+    """The image half of a build: `concurrency` image workers (Ray actors living for the whole build,
+    dataset/image_workers.py), each fetching with `threads` threads, decoding `cpu_slots` images at
+    once and writing its own shards."""
+
+    threads: int = 16  # concurrent fetches per image worker
+    concurrency: int = 2  # image workers
+    cpu_slots: int = 1  # images one worker decodes + resizes + encodes at once (its CPU use, in cores)
+    # CPUs Ray reserves per worker: it places the workers; a worker mostly waits on the network. On
+    # nodes kept for downloads, set it to the cores a worker should own (e.g. cores / workers).
+    num_cpus: float = 0.25
     timeout_s: float = 15.0
     deadline_s: float = 60.0  # whole fetch of one URL attempt: a trickling server can't hold a thread
     retries: int = 2
@@ -176,9 +184,9 @@ class DownloadConfig(StrictModel):
 
 class DatasetConfig(StrictModel):
     root: str = "./ilid-data"  # local folder / file:// URL, or s3://bucket/prefix
-    shard_size: int = 1000  # samples per shard (all but the last shard of each writer are full)
-    shard_writers: int = 2  # actors that buffer samples into shards; each holds up to shard_size images
+    shard_size: int = 1000  # samples per shard (all but the last shard of each image worker are full)
     block_rows: int = 64  # rows per Ray Data block between stages: the unit of parallelism
+    registry_shards: int = Field(1, ge=1)  # key-registry actors (URL / image-hash dedupe), keys split by hash
     folds: int = 6
     fold_seed: int = 0
 

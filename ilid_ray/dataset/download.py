@@ -5,8 +5,9 @@ rejected at stage "download" with the reason of every try ("http 404; not an ima
 Nothing a remote server sends can raise out of the stage: a batch always comes back whole.
 
 Fetching is I/O and runs in a thread pool of `cfg.threads`; decoding, resizing and encoding run
-in the same threads (PIL releases the GIL) but behind a semaphore sized to the CPU count, so many
-slow downloads overlap while at most a few full-size bitmaps are in memory at once.
+in the same threads (PIL and OpenCV release the GIL) but behind a semaphore of `cpu_slots`, so many
+slow downloads overlap while at most a few full-size bitmaps are in memory at once. In a build a
+`Downloader` lives inside an image worker for the whole build (`image_workers.py`).
 """
 
 from __future__ import annotations
@@ -50,13 +51,12 @@ def process_image(data: bytes, cfg: DownloadConfig) -> dict[str, Any]:
 
 class Downloader:
     """Callable batch stage (`rows -> rows`); one instance keeps its HTTP connection pools and
-    worker threads across the batches it is called with. The build runs `download_rows` as Ray
-    tasks (one instance per block); as an actor pool (`map_batches(Downloader, ...)`) repeated
-    batches from one catalog host would reuse kept-alive connections (not measured yet)."""
+    worker threads across the batches it is called with, also from several threads at once."""
 
     def __init__(self, cfg: DownloadConfig, network: NetworkConfig, cpu_slots: int | None = None,
                  opt_outs: Mapping[str, OptOutSwitches] | None = None, gate=None):
-        """`opt_outs`: per source (catalog) the publisher opt-outs to honour (missing: all on);
+        """`cpu_slots`: images decoded at once (default: the CPUs this process may use);
+        `opt_outs`: per source (catalog) the publisher opt-outs to honour (missing: all on);
         `gate`: the build's shared HostGate actor (None: per-instance politeness only)."""
         self.cfg = cfg
         self.network = network
@@ -66,18 +66,30 @@ class Downloader:
         self._client: GuardedClient | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._cpu: threading.BoundedSemaphore | None = None
+        self._starting = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:  # built by the driver, started in a worker process
+        if self._client is not None:
+            raise RuntimeError("a started Downloader cannot be sent to another process")
+        return {k: v for k, v in self.__dict__.items() if k != "_starting"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._starting = threading.Lock()
 
     def _start(self) -> None:
-        if self._client is None:
-            self._client = GuardedClient(self.cfg, self.network, gate=self.gate)
-            self._pool = ThreadPoolExecutor(max(1, self.cfg.threads), thread_name_prefix="download")
-            self._cpu = threading.BoundedSemaphore(self.cpu_slots)
+        with self._starting:
+            if self._client is None:
+                self._pool = ThreadPoolExecutor(max(1, self.cfg.threads), thread_name_prefix="download")
+                self._cpu = threading.BoundedSemaphore(self.cpu_slots)
+                self._client = GuardedClient(self.cfg, self.network, gate=self.gate)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._client.close()
-        self._client = self._pool = self._cpu = None
+        with self._starting:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._client.close()
+            self._client = self._pool = self._cpu = None
 
     def __call__(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         self._start()

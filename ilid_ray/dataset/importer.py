@@ -14,6 +14,7 @@ over the folds instead of landing in one by chance.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -197,34 +198,23 @@ def list_rows(cfg: ImportConfig, crawled_at: str) -> list[dict[str, Any]]:
     return [import_row(e, source.name, texts, crawled_at) for e in entries]
 
 
-def import_pipeline(cfg: ImportConfig, store: Store, raw_path: str, registry, writers: list):
+def import_pipeline(cfg: ImportConfig, store: Store, raw_path: str, claim, workers: list):
     """The lazy Ray Data dataset of an import (the build's stages where they apply)."""
-    import ray
-
     from ilid_ray.dataset import dedupe
-    from ilid_ray.dataset.pipeline import light_stage, rows_stage
-    from ilid_ray.dataset.shard_writers import send_to_writers
+    from ilid_ray.dataset.pipeline import image_stage, light_stage, read_raw
 
-    claim = dedupe.actor_claim(registry)
-    fs, paths = store.arrow_paths([raw_path])
-    ds = ray.data.read_parquet(paths, filesystem=fs).repartition(target_num_rows_per_block=cfg.dataset.block_rows)
+    ds = read_raw(store, [raw_path], cfg.dataset)
     ds = light_stage(ds, dedupe.dedupe_urls, claim=claim)
-    ds = ds.map_batches(rows_stage(read_images, cfg=cfg.download, storage=cfg.storage), batch_format="pyarrow",
-                        batch_size=cfg.dataset.block_rows,
-                        compute=ray.data.TaskPoolStrategy(size=cfg.download.concurrency),
-                        label_selector=cfg.download.label_selector)
-    ds = light_stage(ds, dedupe.dedupe_images, claim=claim)
-    return light_stage(ds, send_to_writers, writers=writers)
+    return image_stage(ds, workers)
 
 
 def run_import(cfg: ImportConfig, *, abandon_unfinished: bool = False):
     """Import `cfg.source` into the dataset at `cfg.dataset.root` and commit a version."""
-    import ray
-
     from ilid_ray.dataset import dedupe
     from ilid_ray.dataset.builds import Build, now_iso
     from ilid_ray.dataset.manifest import Versions, write_parquet
-    from ilid_ray.dataset.pipeline import consume_and_commit, start_shard_writers
+    from ilid_ray.dataset.image_workers import start_image_workers
+    from ilid_ray.dataset.pipeline import consume_and_commit
     from ilid_ray.runtime import init_ray
 
     init_ray(cfg.ray)
@@ -237,8 +227,9 @@ def run_import(cfg: ImportConfig, *, abandon_unfinished: bool = False):
     write_parquet(store, records.to_table(rows), raw_path)
     log.info("import %s: %d files (%s) into %s", build.build_id, len(rows),
              dict(Counter(r["label_short"] for r in rows)), store.root)
-    registry = ray.remote(dedupe.KeyRegistry).options(num_cpus=0).remote(build.known_keys())
-    writers = start_shard_writers(cfg, store, build)
-    ds = import_pipeline(cfg, store, raw_path, registry, writers)
-    return consume_and_commit(ds, store, build, writers, [registry], crawled=len(rows), started=started,
+    registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards)
+    workers = start_image_workers(functools.partial(read_images, cfg=cfg.download, storage=cfg.storage),
+                                  registry.claim, store, build.build_id, cfg.download, cfg.dataset)
+    ds = import_pipeline(cfg, store, raw_path, registry.claim, workers)
+    return consume_and_commit(ds, store, build, workers, list(registry.actors), crawled=len(rows), started=started,
                               crawl_s=time.time() - started, summary={}, version={"engine": "import"})

@@ -1,13 +1,18 @@
 """The build as one streaming Ray Data pipeline over the stage functions.
 
-    raw records -> prefilter -> dedupe URL -> extract (LLM) -> postfilter -> download + resize
-                -> dedupe image -> shard writers (full shards + fragments)
-                ==>  driver: rejects, counts, flush the writers -> commit
+    raw records -> [prefilter -> dedupe URL] -> extract (LLM) -> [postfilter -> image workers]
+                ==>  driver: Tally (rejects, counts) -> flush the image workers -> commit
 
 Each stage is a plain `rows -> rows` function (testable on a list of dicts); `rows_stage` lifts it
 to a Ray Data batch function over Arrow tables in the one row schema. Rejected rows ride along to
 the end, where the driver records them, so every crawled record is accounted for: the build
 fails loudly if `accepted + rejected + resumed != crawled`.
+
+The pipeline's public parts are the ones the benches measure too: `read_raw`, `text_stages`,
+`image_stage` (+ `start_download_workers`), `Tally` and `consume_and_commit`. Bracketed stages
+are fused into one Ray Data task each, so a block is converted between Arrow and rows once per
+group instead of once per stage. The image half runs in long-lived `ImageWorker` actors
+(`image_workers.py`): image bytes never travel through the object store.
 """
 
 from __future__ import annotations
@@ -18,22 +23,23 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ilid_ray.config import BuildConfig
+from ilid_ray.config import BuildConfig, DatasetConfig, DownloadConfig, NetworkConfig
 from ilid_ray.dataset import dedupe, postfilter, prefilter
 from ilid_ray.dataset.builds import Build
-from ilid_ray.dataset.manifest import Versions
-from ilid_ray.dataset.download import download_rows
-from ilid_ray.dataset.hostgate import start_gate
-from ilid_ray.dataset.removals import removed_sources
+from ilid_ray.dataset.download import Downloader
 from ilid_ray.dataset.extract.engine import add_extraction_stage
-from ilid_ray.records import OK, REJECT_SCHEMA, REJECTED, RESUMED, from_table, reject_record, to_table
-from ilid_ray.dataset.shard_writers import ShardWriter, send_to_writers
+from ilid_ray.dataset.hostgate import start_gate
+from ilid_ray.dataset.image_workers import flush_image_workers, start_image_workers, to_image_workers
+from ilid_ray.dataset.manifest import Versions
+from ilid_ray.dataset.removals import removed_sources
 from ilid_ray.dataset.stats import top_words_png
+from ilid_ray.records import OK, REJECT_SCHEMA, REJECTED, RESUMED, ROW_SCHEMA, conform, from_table, to_table
 from ilid_ray.storage import Store
 
 log = logging.getLogger(__name__)
@@ -52,55 +58,93 @@ class BuildResult:
     shards: list[str] = field(default_factory=list)
 
 
-def rows_stage(fn: Callable[..., list[dict]], **kwargs: Any) -> Callable[[pa.Table], pa.Table]:
-    """Lift `fn(rows, **kwargs) -> rows` to a Ray Data batch function over row-schema tables."""
+def rows_stage(*fns: Callable[..., list[dict]], **kwargs: Any) -> Callable[[pa.Table], pa.Table]:
+    """Lift `fn(rows, **kwargs) -> rows` functions to one Ray Data batch function over row-schema
+    tables; several functions run one after the other on the same rows (each takes the kwargs its
+    signature names)."""
+    import inspect
+
+    bound = []
+    for fn in fns:
+        names = inspect.signature(fn).parameters
+        bound.append((fn, {k: v for k, v in kwargs.items() if k in names}))
 
     def apply(batch: pa.Table) -> pa.Table:
-        return to_table(fn(from_table(batch), **kwargs))
+        rows = from_table(batch)
+        for fn, args in bound:
+            rows = fn(rows, **args)
+        return to_table(rows)
 
-    apply.__name__ = fn.__name__
+    apply.__name__ = "->".join(fn.__name__ for fn in fns)
     return apply
 
 
-# CPUs a task of a light stage reserves: the row filters and the hand-off to the shard writers
-# spend milliseconds per block, and mostly wait on the registry or writer actors. Reserving a
-# whole CPU each would let them keep the download tasks (decode + resize) off the cores.
+# CPUs a task of a light stage reserves: the row filters and the hand-off to the image workers
+# spend milliseconds per block, and mostly wait on the registry or the workers. Reserving a whole
+# CPU each would keep them (and so the whole stream) waiting behind the extraction actors.
 LIGHT_STAGE_CPUS = 0.25
 
 
-def light_stage(ds, fn: Callable[..., list[dict[str, Any]]], **kwargs):
-    return ds.map_batches(rows_stage(fn, **kwargs), batch_format="pyarrow", num_cpus=LIGHT_STAGE_CPUS)
+def light_stage(ds, *fns: Callable[..., list[dict[str, Any]]], **kwargs):
+    return ds.map_batches(rows_stage(*fns, **kwargs), batch_format="pyarrow", batch_size=None,
+                          num_cpus=LIGHT_STAGE_CPUS)
 
 
-def build_pipeline(cfg: BuildConfig, store: Store, build: Build, raw_paths: list[str], registry, writers: list,
-                   gate=None):
-    """The lazy Ray Data dataset of the build (nothing runs until it is consumed). `gate`: the
-    HostGate actor every download task shares (per-host politeness for the whole build)."""
+def read_raw(store: Store, raw_paths: list[str], dataset: DatasetConfig):
+    """The crawled records as a Ray Data dataset in blocks of `dataset.block_rows`.
+
+    Read by a light task per file rather than `ray.data.read_parquet`: Ray Data's Parquet reader
+    lists files in a task that needs a whole CPU, which never comes free once the extraction
+    actors and the image workers hold theirs (on a 2-CPU node the build then waits forever).
+    """
     import ray
 
-    claim = dedupe.actor_claim(registry)
     fs, paths = store.arrow_paths(raw_paths)
-    ds = ray.data.read_parquet(paths, filesystem=fs).repartition(target_num_rows_per_block=cfg.dataset.block_rows)
+    ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths)))
+    return ds.map_batches(read_parquet_blocks, fn_kwargs={"filesystem": fs, "block_rows": dataset.block_rows},
+                          batch_format="pyarrow", batch_size=1, num_cpus=LIGHT_STAGE_CPUS)
+
+
+def read_parquet_blocks(batch: pa.Table, filesystem, block_rows: int) -> Iterator[pa.Table]:
+    """Each Parquet file of `batch` in row-schema blocks of `block_rows` rows."""
+    for path in batch.column("path").to_pylist():
+        with filesystem.open_input_file(path) as stream:
+            parquet = pq.ParquetFile(stream)
+            for group in range(parquet.num_row_groups):
+                table = conform(parquet.read_row_group(group), ROW_SCHEMA)
+                for start in range(0, table.num_rows, block_rows):
+                    yield table.slice(start, block_rows)
+
+
+def text_stages(ds, cfg: BuildConfig, claim: dedupe.Claim, removed: frozenset[str] = frozenset()):
+    """prefilter -> URL dedupe (one task per block) -> LLM extraction (actor pool)."""
     trade_names = prefilter.compile_trade_names({c.name: c.trade_names for c in cfg.catalogs})
-    ds = light_stage(ds, prefilter.prefilter_rows, trade_names=trade_names)
-    ds = light_stage(ds, dedupe.dedupe_urls, claim=claim, removed_sources=removed_sources(store))
-    ds = add_extraction_stage(ds, cfg.extract)
-    ds = light_stage(ds, postfilter.postfilter_rows, min_chars=cfg.postfilter.min_field_chars)
-    opt_outs = {c.name: c.opt_outs for c in cfg.catalogs}
-    ds = ds.map_batches(rows_stage(download_rows, cfg=cfg.download, network=cfg.network, opt_outs=opt_outs, gate=gate),
-                        batch_format="pyarrow", batch_size=cfg.dataset.block_rows,
-                        compute=ray.data.TaskPoolStrategy(size=cfg.download.concurrency),
-                        label_selector=cfg.download.label_selector)
-    ds = light_stage(ds, dedupe.dedupe_images, claim=claim)
-    return light_stage(ds, send_to_writers, writers=writers)
+    ds = light_stage(ds, prefilter.prefilter_rows, dedupe.dedupe_urls, trade_names=trade_names, claim=claim,
+                     removed_sources=removed)
+    return add_extraction_stage(ds, cfg.extract)
 
 
-def start_shard_writers(cfg: BuildConfig, store: Store, build: Build) -> list:
-    import ray
+def image_stage(ds, workers: list, min_field_chars: int | None = None):
+    """[postfilter ->] hand each block's rows to the image workers; light rows come back. Without
+    `min_field_chars` (an import: no LLM fields to clean) only the hand-off."""
+    if min_field_chars is None:
+        return light_stage(ds, to_image_workers, workers=workers)
+    return light_stage(ds, postfilter.postfilter_rows, to_image_workers, min_chars=min_field_chars, workers=workers)
 
-    writer = ray.remote(ShardWriter).options(num_cpus=0, label_selector=cfg.download.label_selector)
-    return [writer.remote(store, build.build_id, cfg.download.image_format, cfg.dataset.shard_size,
-                          cfg.dataset.folds, cfg.dataset.fold_seed) for _ in range(cfg.dataset.shard_writers)]
+
+def start_download_workers(download: DownloadConfig, network: NetworkConfig, dataset: DatasetConfig, store: Store,
+                           build_id: str, claim: dedupe.Claim, opt_outs: dict | None = None, gate=None) -> list:
+    """The build's image workers, each fetching web images with its own `Downloader` (connection
+    pools and threads kept for the whole build), politeness shared through `gate`."""
+    fill = Downloader(download, network, cpu_slots=download.cpu_slots, opt_outs=opt_outs, gate=gate)
+    return start_image_workers(fill, claim, store, build_id, download, dataset)
+
+
+def build_pipeline(cfg: BuildConfig, store: Store, raw_paths: list[str], claim: dedupe.Claim, workers: list):
+    """The lazy Ray Data dataset of the build (nothing runs until it is consumed)."""
+    ds = read_raw(store, raw_paths, cfg.dataset)
+    ds = text_stages(ds, cfg, claim, removed_sources(store))
+    return image_stage(ds, workers, cfg.postfilter.min_field_chars)
 
 
 def count_rows(store: Store, raw_paths: list[str]) -> int:
@@ -122,8 +166,6 @@ def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False, wait_s: flo
 
 
 def _run_build_holding(cfg: BuildConfig, lease, *, abandon_unfinished: bool = False) -> BuildResult:
-    import ray
-
     from ilid_ray.crawl.runner import crawl_catalogs, crawl_reports
     from ilid_ray.runtime import init_ray
 
@@ -138,72 +180,148 @@ def _run_build_holding(cfg: BuildConfig, lease, *, abandon_unfinished: bool = Fa
     crawled = count_rows(store, raw_paths)
     crawl_s = time.time() - started
 
-    registry = ray.remote(dedupe.KeyRegistry).options(num_cpus=0).remote(build.known_keys())
-    writers = start_shard_writers(cfg, store, build)
+    registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards)
     gate = start_gate(cfg.download)
-    ds = build_pipeline(cfg, store, build, raw_paths, registry, writers, gate)
+    workers = start_download_workers(cfg.download, cfg.network, cfg.dataset, store, build.build_id, registry.claim,
+                                     {c.name: c.opt_outs for c in cfg.catalogs}, gate)
+    ds = build_pipeline(cfg, store, raw_paths, registry.claim, workers)
     names = [c.name for c in cfg.catalogs]
     return consume_and_commit(
-        ds, store, build, writers, [registry, gate], crawled=crawled, started=started, crawl_s=crawl_s,
+        ds, store, build, workers, [*registry.actors, gate], crawled=crawled, started=started, crawl_s=crawl_s,
         summary={"crawl": crawl_reports(store, build.build_id, names)},
         version={"engine": cfg.extract.engine, "opt_outs": {c.name: c.opt_outs.model_dump() for c in cfg.catalogs}})
 
 
-def consume_and_commit(ds, store: Store, build: Build, writers: list, helpers: list, *, crawled: int,
+TALLY_COLUMNS = ("id", "status", "source", "found_by", "reject_stage", "model", "prompt_version")
+
+
+class Tally:
+    """The driver's end of the stream: counts every row once (per status, source, reader, reject
+    stage, model), appends rejects to a Parquet file, and keeps the ids of accepted samples for
+    the check that each of them is in a shard. Reads only the few columns it needs from each
+    Arrow batch (no conversion of whole rows)."""
+
+    def __init__(self, build_id: str, rejects_path: Path):
+        self.build_id = build_id
+        self.status: Counter[str] = Counter()
+        self.rejected_per_stage: Counter[str] = Counter()
+        self.per_source: dict[str, Counter[str]] = {}
+        self.found_by: Counter[str] = Counter()  # crawled records per reader ("none": no product found)
+        self.provenance: Counter[tuple[str, str]] = Counter()
+        self.accepted: set[str] = set()
+        self._rejects = pq.ParquetWriter(rejects_path, REJECT_SCHEMA)
+
+    def add(self, batch: pa.Table) -> None:
+        cols = {name: batch.column(name).to_pylist() for name in TALLY_COLUMNS}
+        for i, status in enumerate(cols["status"]):
+            self.status[status] += 1
+            self.per_source.setdefault(cols["source"][i], Counter())[status] += 1
+            self.found_by[cols["found_by"][i] or "none"] += 1
+            if status == REJECTED:
+                self.rejected_per_stage[cols["reject_stage"][i]] += 1
+            elif status == OK:
+                self.accepted.add(cols["id"][i])
+                self.provenance[(cols["model"][i], cols["prompt_version"][i])] += 1
+        rejected = batch.filter(pc.equal(batch.column("status"), REJECTED))
+        if rejected.num_rows:
+            self._rejects.write_table(reject_table(rejected, self.build_id))
+
+    def close(self) -> None:
+        self._rejects.close()
+
+    @property
+    def seen(self) -> int:
+        return sum(self.status.values())
+
+    def check(self, crawled: int, written_ids: set[str]) -> None:
+        """Every crawled record came out once, and every accepted sample is in a shard."""
+        if self.seen != crawled or set(self.status) - {OK, REJECTED, RESUMED}:
+            raise AccountingError(f"build {self.build_id}: {crawled} records crawled but the pipeline "
+                                  f"returned {self.seen} ({dict(self.status)}); nothing was committed")
+        unwritten = self.accepted - written_ids
+        if unwritten:
+            raise AccountingError(f"build {self.build_id}: {len(unwritten)} accepted samples are in no shard "
+                                  f"(e.g. {sorted(unwritten)[:3]}); nothing was committed")
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "build_id": self.build_id, "accepted": self.status[OK], "rejected": self.status[REJECTED],
+            "adopted_from_interrupted_attempt": self.status[RESUMED],
+            "rejected_per_stage": dict(self.rejected_per_stage),
+            "per_source": {s: dict(c) for s, c in sorted(self.per_source.items())},
+            "found_by": dict(sorted(self.found_by.items())),
+        }
+
+
+def reject_table(rows: pa.Table, build_id: str) -> pa.Table:
+    """Rejected rows (row schema) -> reject records (records.reject_record, column-wise)."""
+    columns = {"id": "id", "url": "url", "source": "source", "stage": "reject_stage", "reason": "reject_reason",
+               "label": "label", "image_url": "image_url", "llm_raw": "llm_raw"}
+    arrays = [rows.column(columns[f.name]) if f.name in columns else pa.array([build_id] * rows.num_rows, f.type)
+              for f in REJECT_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=REJECT_SCHEMA)
+
+
+def consume(ds, tally: Tally) -> None:
+    """Run the lazy pipeline `ds` to its end, every batch into the tally."""
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        tally.add(batch)
+
+
+def operator_stats(ds) -> dict[str, dict]:
+    """Per Ray Data operator (fused stages share one): busy seconds summed over its tasks, CPU
+    seconds, span from its first task's start to its last one's end, rows and blocks out. Stages
+    overlap in a streaming pipeline, so spans add up to more than the wall time."""
+    out: dict[str, dict] = {}
+
+    def walk(summary) -> None:
+        for parent in summary.parents:
+            walk(parent)
+        for op in summary.operators_stats:
+            if not op.wall_time or not op.output_num_rows:
+                continue
+            rows, span = int(op.output_num_rows.sum), op.time_total_s
+            out[op.operator_name] = {
+                "busy_s": round(op.wall_time.sum, 2), "cpu_s": round(op.cpu_time.sum, 2), "span_s": round(span, 2),
+                "rows": rows, "blocks": int(op.output_num_rows.count),
+            }
+
+    try:
+        walk(ds._get_stats_summary())  # Ray has no public structured form of `ds.stats()`
+    except Exception as exc:  # noqa: BLE001 - diagnostics only: never fail a build over them
+        log.warning("no Ray Data operator stats: %s", exc)
+    return out
+
+
+def consume_and_commit(ds, store: Store, build: Build, workers: list, helpers: list, *, crawled: int,
                        started: float, crawl_s: float, summary: dict, version: dict) -> BuildResult:
-    """Run the lazy pipeline `ds` to its end: record rejects, flush the shard writers, check that
-    every record is accounted for, commit a version, end the writers and the other `helpers` actors
-    (key registry, host gate). Shared by every way samples enter a dataset (`ilid build`, `ilid
-    dataset import`); `summary` joins the build's stats, `version` its version record."""
+    """Run the lazy pipeline `ds` to its end: record rejects, flush the image workers, check that
+    every record is accounted for, commit a version, end the workers and the other `helpers`
+    actors (key registry, host gate). Shared by every way samples enter a dataset (`ilid build`,
+    `ilid dataset import`); `summary` joins the build's stats, `version` its version record. The
+    stats also say where the time went: Ray Data's operators and the image workers' phases."""
     import ray
 
-    accepted: set[str] = set()
-
-    status: Counter[str] = Counter()
-    rejected_per_stage: Counter[str] = Counter()
-    per_source: dict[str, Counter[str]] = {}
-    found_by: Counter[str] = Counter()  # crawled records per reader ("none": no product found)
-    provenance: Counter[tuple[str, str]] = Counter()
     with tempfile.TemporaryDirectory(prefix="ilid-rejects-") as tmp:
         rejects_path = Path(tmp) / "rejects.parquet"
-        with pq.ParquetWriter(rejects_path, REJECT_SCHEMA) as rejects_out:
-            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-                rows = from_table(batch)
-                rejects = [reject_record(r, build.build_id) for r in rows if r["status"] == REJECTED]
-                if rejects:
-                    rejects_out.write_table(pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA))
-                for row in rows:
-                    status[row["status"]] += 1
-                    per_source.setdefault(row["source"], Counter())[row["status"]] += 1
-                    found_by[row.get("found_by") or "none"] += 1
-                    if row["status"] == REJECTED:
-                        rejected_per_stage[row["reject_stage"]] += 1
-                    elif row["status"] == OK:
-                        accepted.add(row["id"])
-                        provenance[(row["model"], row["prompt_version"])] += 1
-        ray.get([w.flush.remote() for w in writers])
-        seen = sum(status.values())
-        if seen != crawled or set(status) - {OK, REJECTED, RESUMED}:
-            raise AccountingError(f"build {build.build_id}: {crawled} records crawled but the pipeline "
-                                  f"returned {seen} ({dict(status)}); nothing was committed")
-        unwritten = accepted - set(build.fragments().column("id").to_pylist())
-        if unwritten:
-            raise AccountingError(f"build {build.build_id}: {len(unwritten)} accepted samples are in no shard "
-                                  f"(e.g. {sorted(unwritten)[:3]}); nothing was committed")
+        tally = Tally(build.build_id, rejects_path)
+        try:
+            consume(ds, tally)
+        finally:
+            tally.close()
+        images = flush_image_workers(workers)
+        tally.check(crawled, set(build.fragments().column("id").to_pylist()))
         stats = {
-            "build_id": build.build_id, "crawled": crawled, "accepted": status[OK], "rejected": status[REJECTED],
-            "adopted_from_interrupted_attempt": status[RESUMED],
-            "rejected_per_stage": dict(rejected_per_stage),
-            "per_source": {s: dict(c) for s, c in sorted(per_source.items())},
-            "found_by": dict(sorted(found_by.items())),
-            "crawl_s": round(crawl_s, 1), "duration_s": round(time.time() - started, 1),
+            **tally.stats(), "crawled": crawled, "crawl_s": round(crawl_s, 1),
+            "duration_s": round(time.time() - started, 1),
+            "profile": {"operators": operator_stats(ds), "image_workers": images},
             **summary,
         }
-        models = sorted({m for m, _ in provenance if m})
-        prompts = sorted({p for _, p in provenance if p})
+        models = sorted({m for m, _ in tally.provenance if m})
+        prompts = sorted({p for _, p in tally.provenance if p})
         record = build.commit(pq.read_table(rejects_path), stats,
                               {**version, "models": models, "prompt_versions": prompts})
-    for actor in (*helpers, *writers):
+    for actor in (*helpers, *workers):
         ray.kill(actor)
     manifest = Versions(store).manifest(record["version"])
     store.put_bytes(top_words_png(manifest), f"stats/{record['version']}-top-words.png")

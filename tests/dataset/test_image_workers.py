@@ -4,7 +4,7 @@ import io
 from PIL import Image
 
 from ilid_ray.records import raw_row
-from ilid_ray.dataset.shard_writers import ShardWriter, writer_for
+from ilid_ray.dataset.image_workers import ShardWriter, worker_for
 from ilid_ray.dataset.shards import iter_shard
 from ilid_ray.storage import Store
 
@@ -47,7 +47,7 @@ def test_a_retried_batch_is_not_written_twice(tmp_path):
     assert sorted(key for key, _, _ in iter_shard(store, rel)) == sorted(r["id"].replace("-", "") for r in rows)
 
 
-def test_rows_route_to_a_stable_writer():
+def test_rows_route_to_a_stable_worker():
     ids = [raw_row(f"http://s/{i}", "a", "x", ["y"], [], "t")["id"] for i in range(200)]
-    assert [writer_for(i, 3) for i in ids] == [writer_for(i, 3) for i in ids]
-    assert set(writer_for(i, 3) for i in ids) == {0, 1, 2}
+    assert [worker_for(i, 3) for i in ids] == [worker_for(i, 3) for i in ids]
+    assert set(worker_for(i, 3) for i in ids) == {0, 1, 2}

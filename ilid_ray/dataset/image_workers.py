@@ -1,0 +1,169 @@
+"""Build steps 6-7 in one place: long-lived image workers fetch, normalise, de-duplicate and shard.
+
+The image half of the build used to be three Ray Data stages (download tasks -> image-hash dedupe
+-> hand-off to shard-writer actors). Profiled on 2 cores it ran at less than half the speed of the
+same download code in one plain process: every image's bytes crossed the object store three
+times, each block started a fresh HTTP client and thread pool, and Ray Data's resource budget let
+one download task run at a time (docs/scaling.md, "Profile of the image half").
+
+Now each `ImageWorker` is one Ray actor that lives for the whole build, like an img2dataset
+process: it keeps its connection pools, fetch threads and decode slots across batches, claims the
+image hashes of a batch in one registry call, and buffers accepted samples into full shards that
+it writes itself. Image bytes never leave the worker's process; what flows on through Ray Data
+and to the driver are light rows (the bytes dropped). The Ray Data stage `to_image_workers` only
+routes a block's rows to their worker (by id, so a retried block reaches the worker that has
+seen its rows) and waits for the light rows back.
+
+Guarantees kept: shards are content-named and published atomically with their fragment after
+them (`shards.write_shard`), a worker writes every full shard as soon as it fills and the driver
+flushes the partial rest (`flush`) before checking that every accepted sample is in a shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import Counter
+from typing import Any, Callable
+
+from ilid_ray.config import DatasetConfig, DownloadConfig
+from ilid_ray.dataset.dedupe import Claim, dedupe_images
+from ilid_ray.dataset.shards import write_shard
+from ilid_ray.records import is_ok
+from ilid_ray.storage import Store
+
+Fill = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+
+# Calls one worker serves at once: while one batch waits for its slowest image, the next batches'
+# fetches keep the worker's threads busy.
+CALLS_PER_WORKER = 4
+
+
+class ShardWriter:
+    """Buffers accepted rows (with image bytes) and writes them as shards of `shard_size`.
+
+    Thread-safe: rows are taken under a lock, full shards are written outside it, so one batch's
+    shard upload does not hold up the batches arriving beside it. Rows seen before (a retried
+    batch) are dropped, so no sample is written twice.
+    """
+
+    def __init__(self, store: Store, build_id: str, image_format: str, shard_size: int, folds: int,
+                 fold_seed: int):
+        self.store, self.build_id, self.image_format = store, build_id, image_format
+        self.shard_size, self.folds, self.fold_seed = shard_size, folds, fold_seed
+        self.buffer: list[dict[str, Any]] = []
+        self.seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, rows: list[dict[str, Any]]) -> int:
+        """Take rows; publish every full shard. Returns how many rows were new to this writer."""
+        with self._lock:
+            fresh = [r for r in rows if r["id"] not in self.seen]
+            self.seen.update(r["id"] for r in fresh)
+            self.buffer.extend(fresh)
+            full = []
+            while len(self.buffer) >= self.shard_size:
+                full.append(self.buffer[:self.shard_size])
+                del self.buffer[:self.shard_size]
+        for shard in full:
+            self._write(shard)
+        return len(fresh)
+
+    def __getstate__(self) -> dict[str, Any]:  # the driver builds it, the worker's process runs it
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def flush(self) -> None:
+        """Publish the remainder (a last, partial shard)."""
+        with self._lock:
+            rest, self.buffer = self.buffer, []
+        if rest:
+            self._write(rest)
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        write_shard(rows, self.store, self.build_id, self.image_format, self.folds, self.fold_seed)
+
+
+class ImageWorker:
+    """fill (fetch + normalise) -> claim image hashes -> buffer into shards -> light rows.
+
+    `fill` turns rows into rows with image fields or rejects (a `Downloader` for web images, a file
+    reader for imports); it is called with this worker's batches for the whole build, so whatever
+    it keeps (connections, threads) is kept too. `claim` is the build's key registry.
+    """
+
+    def __init__(self, fill: Fill, claim: Claim, writer: ShardWriter):
+        self.fill, self.claim, self.writer = fill, claim, writer
+        self.seconds: Counter[str] = Counter()  # wall seconds per phase, summed over calls
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def process(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        rows = self.fill(rows)
+        filled = time.perf_counter()
+        dedupe_images(rows, self.claim)
+        claimed = time.perf_counter()
+        accepted = [r for r in rows if is_ok(r)]
+        self.writer.add(accepted)
+        written = time.perf_counter()
+        with self._lock:
+            self.seconds.update(fill=filled - started, claim=claimed - filled, shard=written - claimed)
+            self.counts.update(rows=len(rows), accepted=len(accepted), calls=1)
+        return [{**row, "image": None} for row in rows]  # the buffered rows keep their bytes
+
+    def flush(self) -> dict[str, Any]:
+        """Write the partial last shard; return this worker's phase times and counts."""
+        started = time.perf_counter()
+        self.writer.flush()
+        close = getattr(self.fill, "close", None)
+        if close is not None:
+            close()
+        with self._lock:
+            self.seconds.update(flush=time.perf_counter() - started)
+            return {"seconds": {k: round(v, 2) for k, v in self.seconds.items()}, "counts": dict(self.counts)}
+
+
+def worker_for(sample_id: str, workers: int) -> int:
+    """A stable worker index per sample, so a retried block reaches the worker that has seen its rows."""
+    return int.from_bytes(hashlib.blake2b(sample_id.encode(), digest_size=4).digest(), "big") % workers
+
+
+def to_image_workers(rows: list[dict[str, Any]], workers: list) -> list[dict[str, Any]]:
+    """The Ray Data stage of the image half: send each ok row to its worker, all workers at once,
+    and put the light rows they return back in place. Rejected rows pass through."""
+    import ray
+
+    routed: dict[int, list[int]] = {}
+    for i, row in enumerate(rows):
+        if is_ok(row):
+            routed.setdefault(worker_for(row["id"], len(workers)), []).append(i)
+    calls = {w: workers[w].process.remote([rows[i] for i in positions]) for w, positions in routed.items()}
+    for w, positions in routed.items():
+        for i, row in zip(positions, ray.get(calls[w])):
+            rows[i] = row
+    return rows
+
+
+def start_image_workers(fill: Fill, claim: Claim, store: Store, build_id: str, download: DownloadConfig,
+                        dataset: DatasetConfig) -> list:
+    """`download.concurrency` ImageWorker actors, spread over the nodes `download.label_selector`
+    picks; each reserves `download.num_cpus` and serves CALLS_PER_WORKER calls at once."""
+    import ray
+
+    actor = ray.remote(ImageWorker).options(num_cpus=download.num_cpus, max_concurrency=CALLS_PER_WORKER,
+                                            label_selector=download.label_selector, scheduling_strategy="SPREAD")
+    return [actor.remote(fill, claim, ShardWriter(store, build_id, download.image_format, dataset.shard_size,
+                                                  dataset.folds, dataset.fold_seed))
+            for _ in range(download.concurrency)]
+
+
+def flush_image_workers(workers: list) -> list[dict[str, Any]]:
+    """Write every worker's partial last shard (the driver calls this once the stream has ended)."""
+    import ray
+
+    return ray.get([w.flush.remote() for w in workers])
