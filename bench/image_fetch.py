@@ -1,18 +1,30 @@
-"""Image fetch + resize + shard: ilid-ray's download and shard stages vs img2dataset, same URLs, same output.
+"""Image fetch + resize + shard: ilid-ray's image half vs img2dataset, same URLs, same output; and
+the same code in one plain process.
 
     python bench/image_fetch.py [--images 1000] [--processes 2] [--threads 16] [--shard-size 250]
 
-Both sides get the same list of image URLs (JPEG/PNG/WebP, 300x200 to 2000x1500) from the fixture
+All sides get the same list of image URLs (JPEG/PNG/WebP, 300x200 to 2000x1500) from the fixture
 server (a separate process, every image rendered into its cache first) and write the same output:
 WebDataset tars of 512x512 JPEGs (quality 95), the long side scaled to 512 and the rest padded
-("border"), `--shard-size` samples per tar, with the same parallelism: img2dataset with
-`--processes` processes x `--threads` threads (multiprocessing distributor); ilid-ray's
-`download_rows` (`--processes` Ray tasks x `--threads` threads) then the shard writers (`--processes`
-actors), the subset of the build pipeline after extraction, on a private local Ray instance started
-before the clock starts (its start-up is reported separately). Also the single-core floor: decode +
-resize alone on the same bytes, without any network, with ilid-ray's path (PIL decoding with JPEG draft
-scaling, OpenCV resize) and with OpenCV (img2dataset's decoder and INTER_AREA). One JSON line, also written to
-bench/results/image_fetch.json.
+("border"), `--shard-size` samples per tar.
+
+- img2dataset 1.47.0: `--processes` processes x `--threads` threads (multiprocessing distributor).
+- ilid-ray: the build's image half as users run it, through the pipeline's public parts: the rows
+  as a Ray Data dataset in blocks of `--block-rows`, `consume` handing them to
+  `start_download_workers`' image workers (`--processes` workers x `--threads` fetch threads, one
+  decode slot each, the build's key registry and host gate) and the light rows to the driver's
+  `Tally`, then `flush_image_workers`; on a private local Ray instance started before the clock
+  (its start-up is reported apart).
+- plain: the same `Downloader` and `ShardWriter` classes in one process without Ray
+  (`--processes x --threads` fetch threads, one decode slot per core): the speed of the code itself.
+
+Politeness: img2dataset has none; for the same work the ilid-ray sides run with the per-host
+limits off (`per_host_rate: 0`, `per_host_concurrency` = all threads). The build's defaults (8 in
+flight and 20 starts/s per image host) would cap these 4 fixture hosts at 80 images/s.
+
+Also the single-core floor: decode + resize alone on the same bytes, without any network, with
+ilid-ray's path (`imaging.decode` + `resize_pad`) and with OpenCV (img2dataset's decoder and
+INTER_AREA). One JSON line, also written to bench/results/image_fetch.json.
 """
 
 from __future__ import annotations
@@ -36,44 +48,80 @@ IMG2DATASET = REPO / "bench" / ".venv-img2dataset" / "bin" / "img2dataset"
 SIZE = 512
 
 
-# --------------------------------------------------------------------------- ilid-ray side (child)
+# --------------------------------------------------------------------------- ilid-ray sides (children)
+
+
+def configs(processes: int, threads: int, shard_size: int, block_rows: int):
+    from ilid_ray.config import DatasetConfig, DownloadConfig, NetworkConfig
+
+    download = DownloadConfig(threads=threads, concurrency=processes, image_size=SIZE, image_format="jpg",
+                              jpeg_quality=95, per_host_rate=0, per_host_concurrency=processes * threads)
+    dataset = DatasetConfig(shard_size=shard_size, block_rows=block_rows)
+    return download, dataset, NetworkConfig(allow_private=["127.0.0.1/32"])
+
+
+def url_rows(urls_file: str) -> list[dict]:
+    from ilid_ray import records
+
+    urls = Path(urls_file).read_text().split()
+    return [records.raw_row(url, "bench", "bench", ["bench"], [url], "2026-01-01T00:00:00+00:00") for url in urls]
 
 
 def ours(urls_file: str, out_dir: str, processes: int, threads: int, shard_size: int, block_rows: int) -> None:
-    from common import init_local_ray, operator_stats
+    from common import init_local_ray
 
     started = time.perf_counter()
     ray = init_local_ray()
     ray_init_s = time.perf_counter() - started
 
-    from ilid_ray.config import DownloadConfig, NetworkConfig
     from ilid_ray import records
-    from ilid_ray.dataset.download import download_rows
-    from ilid_ray.dataset.pipeline import light_stage, rows_stage
-    from ilid_ray.dataset.shard_writers import ShardWriter, send_to_writers
+    from ilid_ray.dataset import dedupe
+    from ilid_ray.dataset.hostgate import start_gate
+    from ilid_ray.dataset.image_workers import flush_image_workers
+    from ilid_ray.dataset.pipeline import Tally, consume, operator_stats, start_download_workers
     from ilid_ray.storage import Store
 
-    urls = Path(urls_file).read_text().split()
-    rows = [records.raw_row(url, "bench", "bench", ["bench"], [url], "2026-01-01T00:00:00+00:00") for url in urls]
-    cfg = DownloadConfig(threads=threads, concurrency=processes, image_size=SIZE, image_format="jpg", jpeg_quality=95)
-    network = NetworkConfig(allow_private=["127.0.0.1/32"])
+    download, dataset, network = configs(processes, threads, shard_size, block_rows)
+    rows = url_rows(urls_file)
     store = Store(out_dir)
+    registry = dedupe.start_registry(None, dataset.registry_shards)
+    gate = start_gate(download)
+    workers = start_download_workers(download, network, dataset, store, "bench", registry.claim, gate=gate)
+    ray.get([w.__ray_ready__.remote() for w in workers])  # started before the clock, like Ray itself
 
     started = time.perf_counter()
-    ds = ray.data.from_arrow(records.to_table(rows)).repartition(target_num_rows_per_block=block_rows)
-    ds = ds.map_batches(rows_stage(download_rows, cfg=cfg, network=network), batch_format="pyarrow",
-                        batch_size=block_rows, compute=ray.data.TaskPoolStrategy(size=processes))
-    writer = ray.remote(ShardWriter).options(num_cpus=0)
-    writers = [writer.remote(store, "bench", "jpg", shard_size, 6, 0) for _ in range(processes)]
-    ds = light_stage(ds, send_to_writers, writers=writers)  # as the build pipeline hands off
-    status = [s for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None)
-              for s in batch.column("status").to_pylist()]
-    ray.get([w.flush.remote() for w in writers])
+    blocks = [records.to_table(rows[i:i + block_rows]) for i in range(0, len(rows), block_rows)]
+    ds = ray.data.from_arrow(blocks)
+    tally = Tally("bench", Path(tempfile.mkdtemp(prefix="bench-rejects-")) / "rejects.parquet")
+    consume(ds, workers, tally, block_rows)
+    tally.close()
+    images = flush_image_workers(workers)
     work_s = time.perf_counter() - started
     operators = operator_stats(ds)
     ray.shutdown()
-    print(json.dumps({"ray_init_s": round(ray_init_s, 2), "work_s": round(work_s, 2), "ok": status.count(records.OK),
-                      "rejected": status.count(records.REJECTED), "operators": operators}), flush=True)
+    print(json.dumps({"ray_init_s": round(ray_init_s, 2), "work_s": round(work_s, 2), "ok": tally.status[records.OK],
+                      "rejected": tally.status[records.REJECTED], "operators": operators,
+                      "image_workers": images}), flush=True)
+
+
+def plain(urls_file: str, out_dir: str, processes: int, threads: int, shard_size: int, block_rows: int) -> None:
+    from ilid_ray import records
+    from ilid_ray.dataset.download import Downloader, available_cpus
+    from ilid_ray.dataset.image_workers import ShardWriter
+    from ilid_ray.storage import Store
+
+    download, dataset, network = configs(processes, threads, shard_size, block_rows)
+    download = download.model_copy(update={"threads": processes * threads})
+    rows = url_rows(urls_file)
+    started = time.perf_counter()
+    downloader = Downloader(download, network, cpu_slots=available_cpus())
+    writer = ShardWriter(Store(out_dir), "bench", "jpg", shard_size, dataset.folds, dataset.fold_seed)
+    rows = downloader(rows)
+    writer.add([r for r in rows if records.is_ok(r)])
+    writer.flush()
+    downloader.close()
+    print(json.dumps({"work_s": round(time.perf_counter() - started, 2),
+                      "ok": sum(records.is_ok(r) for r in rows)}), flush=True)
 
 
 # --------------------------------------------------------------------------- sides (parent)
@@ -95,18 +143,17 @@ def count_samples(folder: Path) -> tuple[int, tuple[int, int] | None, int]:
     return count, size, len(tars)
 
 
-def run_ours(urls_file: Path, out: Path, args) -> dict:
-    cmd = [sys.executable, __file__, "--ours", str(urls_file), str(out), "--processes", str(args.processes),
-           "--threads", str(args.threads), "--shard-size", str(args.shard_size)]
+def run_side(side: str, urls_file: Path, out: Path, args) -> dict:
+    cmd = [sys.executable, __file__, f"--{side}", str(urls_file), str(out), "--processes", str(args.processes),
+           "--threads", str(args.threads), "--shard-size", str(args.shard_size), "--block-rows", str(args.block_rows)]
     stdout, wall, memory = run_measured(cmd)
-    side = last_json_line(stdout)
+    result = last_json_line(stdout)
     samples, size, tars = count_samples(out)
-    side.update(wall_s=round(wall, 2), samples=samples, output_size=size, tars=tars,
-                images_per_s=round(samples / side["work_s"], 2),
-                images_per_s_incl_startup=round(samples / wall, 2), memory=memory.as_dict(),
-                cpu_s_by_process=memory.top_cpu(),
-                parallelism=f"{args.processes} Ray tasks x {args.threads} threads + {args.processes} shard writers")
-    return side
+    result.update(wall_s=round(wall, 2), samples=samples, output_size=size, tars=tars,
+                  images_per_s=round(samples / result["work_s"], 2),
+                  images_per_s_incl_startup=round(samples / wall, 2), memory=memory.as_dict(),
+                  cpu_s_by_process=memory.top_cpu())
+    return result
 
 
 def run_img2dataset(urls_file: Path, out: Path, args) -> dict:
@@ -173,9 +220,11 @@ def main() -> None:
     parser.add_argument("--block-rows", type=int, default=64)
     parser.add_argument("--results-dir", default=None)
     parser.add_argument("--ours", nargs=2, metavar=("URLS", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--plain", nargs=2, metavar=("URLS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.ours:
-        return ours(*args.ours, args.processes, args.threads, args.shard_size, args.block_rows)
+    if args.ours or args.plain:
+        side = ours if args.ours else plain
+        return side(*(args.ours or args.plain), args.processes, args.threads, args.shard_size, args.block_rows)
     if not IMG2DATASET.exists():
         sys.exit(f"{IMG2DATASET} missing: python -m venv bench/.venv-img2dataset && "
                  "bench/.venv-img2dataset/bin/pip install img2dataset==1.47.0")
@@ -192,10 +241,15 @@ def main() -> None:
         result.update(images=len(urls), formats=formats, server_prewarm_s=served.prewarm_s,
                       output=f"webdataset, {SIZE}x{SIZE} jpg q95, border resize, {args.shard_size} per tar")
         result["img2dataset"] = run_img2dataset(urls_file, work / "img2dataset", args)
-        result["ilid_ray"] = run_ours(urls_file, work / "ours", args)
+        result["ilid_ray"] = run_side("ours", urls_file, work / "ours", args)
+        result["ilid_ray"]["parallelism"] = (f"{args.processes} image workers x {args.threads} fetch threads, "
+                                             f"1 decode slot each; blocks of {args.block_rows}")
+        result["plain"] = run_side("plain", urls_file, work / "plain", args)
+        result["plain"]["parallelism"] = f"1 process, {args.processes * args.threads} fetch threads, no Ray"
         result["floor_single_core"] = floor(fetch_all(urls))
-    ours_, theirs = result["ilid_ray"], result["img2dataset"]
+    ours_, theirs, same_code = result["ilid_ray"], result["img2dataset"], result["plain"]
     result["ratio_images_per_s_ours_vs_img2dataset"] = round(ours_["images_per_s"] / theirs["images_per_s"], 2)
+    result["ratio_images_per_s_ours_vs_plain"] = round(ours_["images_per_s"] / same_code["images_per_s"], 2)
     result["ratio_incl_startup"] = round(ours_["images_per_s_incl_startup"] / theirs["images_per_s_incl_startup"], 2)
     result["img2dataset_version"] = "1.47.0"
     result["load_avg_end"] = load_avg()

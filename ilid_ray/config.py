@@ -162,9 +162,10 @@ class DownloadConfig(StrictModel):
     threads: int = 16  # concurrent fetches per image worker
     concurrency: int = 2  # image workers
     cpu_slots: int = 1  # images one worker decodes + resizes + encodes at once (its CPU use, in cores)
-    # CPUs Ray reserves per worker: it places the workers; a worker mostly waits on the network. On
-    # nodes kept for downloads, set it to the cores a worker should own (e.g. cores / workers).
-    num_cpus: float = 0.25
+    # CPUs Ray reserves per worker. 0: the workers, which live for the whole build, never keep the
+    # build's Ray Data tasks waiting for a CPU on a small node (they are spread over the nodes
+    # `label_selector` picks). On nodes kept for downloads, reserve what a worker uses: cpu_slots.
+    num_cpus: float = 0.0
     timeout_s: float = 15.0
     deadline_s: float = 60.0  # whole fetch of one URL attempt: a trickling server can't hold a thread
     retries: int = 2
@@ -172,14 +173,23 @@ class DownloadConfig(StrictModel):
     max_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 80_000_000  # decompression-bomb guard
     max_redirects: int = 5
-    # politeness per image host, shared by all download tasks of a build (dataset/hostgate.py)
-    per_host_concurrency: int = 8  # fetches in flight per host
+    # politeness per image host for the whole build, split equally between the image workers
+    # (dataset/hostgate.py)
+    per_host_concurrency: int = 8  # fetches in flight per host (at least one per image worker)
     per_host_rate: float = 20.0  # fetch starts per second per host (0: unlimited)
     host_wait_s: float = 300.0  # longest wait for a host's slot (also caps an honoured Retry-After)
     label_selector: LabelSelector | None = None
     image_size: int = 512
     image_format: Literal["jpg", "png"] = "jpg"
     jpeg_quality: int = 95
+
+    @model_validator(mode="after")
+    def _a_host_slot_per_worker(self) -> DownloadConfig:
+        if self.per_host_concurrency < self.concurrency:
+            raise ValueError(f"per_host_concurrency ({self.per_host_concurrency}) is below concurrency "
+                             f"({self.concurrency}): every image worker needs at least one slot per host; "
+                             "lower download.concurrency or raise per_host_concurrency")
+        return self
 
 
 class DatasetConfig(StrictModel):

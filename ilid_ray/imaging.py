@@ -4,8 +4,17 @@ Web images are untrusted: anything may sit behind an `image/*` content type, a t
 declare gigapixel dimensions (a decompression bomb), a transfer may stop half-way. `decode` checks
 the declared size before decoding a single pixel, refuses partial images, and normalises every
 mode (palette, alpha, CMYK, 16-bit, greyscale) to RGB. JPEGs are decoded at a reduced DCT scale
-(`draft`) when they are much larger than the target: measured about 2x faster than a full decode
-followed by a downscale, for the same 512 px result.
+(1/2, 1/4, 1/8, PIL's `draft` choice) when they are much larger than the target: measured about 2x
+faster than a full decode followed by a downscale, for the same 512 px result.
+
+PIL reads every header (format, declared size, EXIF orientation, mode) and is the decoder of
+record; the pixels of the common cases come from faster decoders, an implementation detail of
+`decode` with the same result: YCbCr and greyscale JPEGs from libjpeg-turbo through simplejpeg (at
+PIL's DCT scale, refusing any data libjpeg warns about; the pixels equal PIL's), opaque still WebP
+from OpenCV (libwebp). Whatever those decoders refuse or do not cover (PNG, CMYK, alpha, animation,
+damaged data, ...) PIL decodes, so the refusal reasons stay PIL's. `make_sample` is decode ->
+resize_pad -> encode for the download stage on arrays, without PIL images in between: the same
+bytes for less CPU. bench/decode_paths.py measured the choices.
 
 `resize_pad` follows the paper: scale the long side to the target and pad the short side with a
 replicated border (OpenCV's BORDER_REPLICATE), so the product is never distorted.
@@ -83,12 +92,76 @@ def _draft_request(width: int, height: int, target: int) -> tuple[int, int]:
     return (max(1, math.ceil(width * target / long_side)), max(1, math.ceil(height * target / long_side)))
 
 
-def decode(data: bytes, max_pixels: int, draft_size: int | None = None) -> Decoded:
-    """Decode untrusted bytes into an upright RGB image, or raise `ImageError`.
+def _draft_scale(width: int, height: int, target: int) -> int:
+    """The DCT scale denominator PIL's `draft` picks for `_draft_request`: the largest of 8, 4, 2
+    whose image keeps both sides >= the request (so the long side stays >= `target`), else 1."""
+    request_w, request_h = _draft_request(width, height, target)
+    fit = min(width // request_w, height // request_h)
+    return next((scale for scale in (8, 4, 2) if fit >= scale), 1)
 
-    `max_pixels` bounds the declared width x height (checked before decoding). With `draft_size`,
-    a JPEG is decoded at the smallest DCT scale whose long side is still >= `draft_size`.
-    """
+
+@functools.cache
+def _simplejpeg():
+    """simplejpeg (libjpeg-turbo's TurboJPEG API), or None where it is not installed."""
+    try:
+        import simplejpeg
+    except ImportError:
+        return None
+    return simplejpeg
+
+
+def _fast_pixels(data: bytes, img: Image.Image, draft_size: int | None, bgr: bool) -> np.ndarray | None:
+    """The stored (not yet EXIF-rotated) pixels of the common cases as an RGB (or BGR) array, from
+    a faster decoder than PIL's, or None: then PIL decodes (and names what is wrong). `img` is PIL's
+    opened header. PNG is left to PIL: reading a PNG's EXIF (`getexif`) already decodes it."""
+    width, height = img.size
+    if img.format == "JPEG" and img.mode in ("RGB", "L"):  # YCbCr / RGB / grey; CMYK and YCCK: PIL
+        simplejpeg = _simplejpeg()
+        if simplejpeg is None:
+            return None
+        scale = _draft_scale(width, height, draft_size) if draft_size else 1
+        out_w, out_h = -(-width // scale), -(-height // scale)  # libjpeg's scaled size, = PIL's draft
+        try:  # strict: any libjpeg warning (truncated or corrupt data) raises instead of guessing
+            pixels = simplejpeg.decode_jpeg(data, "BGR" if bgr else "RGB", min_height=out_h if scale > 1 else 0,
+                                            min_width=out_w if scale > 1 else 0, strict=True)
+        except ValueError:
+            return None
+        return pixels if pixels.shape == (out_h, out_w, 3) else None
+    if img.format == "WEBP" and img.mode == "RGB" and getattr(img, "n_frames", 1) == 1:  # opaque, still
+        cv2 = _opencv()
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        if pixels is None or pixels.shape != (height, width, 3):
+            return None
+        return pixels if bgr else cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    return None
+
+
+def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored array turned upright for an EXIF orientation, pixel for pixel as
+    `ImageOps.exif_transpose` turns an image (2 mirror, 3 half turn, 4 flip, 5 transpose, 6 quarter
+    turn clockwise, 7 transverse, 8 quarter turn anticlockwise)."""
+    cv2 = _opencv()
+    if orientation == 2:
+        return cv2.flip(pixels, 1)
+    if orientation == 3:
+        return cv2.rotate(pixels, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(pixels, 0)
+    if orientation == 5:
+        return cv2.transpose(pixels)
+    if orientation == 6:
+        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.rotate(cv2.transpose(pixels), cv2.ROTATE_180)
+    if orientation == 8:
+        return cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return pixels
+
+
+def _decode(data: bytes, max_pixels: int, draft_size: int | None,
+            bgr: bool) -> tuple[Image.Image | np.ndarray, str, int, int]:
+    """`decode`'s work: (the upright image, format, upright declared width, height). The image is
+    an RGB PIL image where PIL decoded it, an RGB (or BGR) array where a fast decoder did."""
     if not data:
         raise ImageError("empty body")
     try:
@@ -108,12 +181,16 @@ def decode(data: bytes, max_pixels: int, draft_size: int | None = None) -> Decod
     fmt = img.format or "unknown"
     try:
         orientation = img.getexif().get(ORIENTATION_TAG, 1)
-        if draft_size and fmt == "JPEG":
-            img.draft("RGB", _draft_request(width, height, draft_size))
-        img.load()
-        if orientation in range(2, 9):
-            img = ImageOps.exif_transpose(img)
-        rgb = to_rgb(img)
+        pixels = _fast_pixels(data, img, draft_size, bgr)
+        if pixels is not None:
+            out: Image.Image | np.ndarray = _upright(pixels, orientation)
+        else:
+            if draft_size and fmt == "JPEG":
+                img.draft("RGB", _draft_request(width, height, draft_size))
+            img.load()
+            if orientation in range(2, 9):
+                img = ImageOps.exif_transpose(img)
+            out = to_rgb(img)
     except Image.DecompressionBombError as exc:  # e.g. a GIF frame larger than its header says
         raise ImageError("decompression bomb: a frame exceeds PIL's pixel limit") from exc
     except (OSError, SyntaxError, EOFError, ValueError) as exc:
@@ -123,7 +200,18 @@ def decode(data: bytes, max_pixels: int, draft_size: int | None = None) -> Decod
         raise ImageError(f"cannot decode {fmt}: {message}") from exc
     if orientation in QUARTER_TURNS:
         width, height = height, width  # report the upright size
-    return Decoded(image=rgb, format=fmt, orig_width=width, orig_height=height)
+    return out, fmt, width, height
+
+
+def decode(data: bytes, max_pixels: int, draft_size: int | None = None) -> Decoded:
+    """Decode untrusted bytes into an upright RGB image, or raise `ImageError`.
+
+    `max_pixels` bounds the declared width x height (checked before decoding). With `draft_size`,
+    a JPEG is decoded at the smallest DCT scale whose long side is still >= `draft_size`.
+    """
+    out, fmt, width, height = _decode(data, max_pixels, draft_size, bgr=False)
+    image = Image.fromarray(out, "RGB") if isinstance(out, np.ndarray) else out
+    return Decoded(image=image, format=fmt, orig_width=width, orig_height=height)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -164,6 +252,20 @@ def _opencv():
     return cv2
 
 
+def _resize_pad_array(arr: np.ndarray, size: int) -> np.ndarray:
+    """`resize_pad` on an (H, W[, C]) array."""
+    cv2 = _opencv()
+    height, width = arr.shape[:2]
+    new_w, new_h = fitted_size(width, height, size)
+    if (new_w, new_h) != (width, height):
+        shrink = new_w < width
+        arr = cv2.resize(arr, (new_w, new_h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    if (new_w, new_h) != (size, size):
+        top, left = (size - new_h) // 2, (size - new_w) // 2
+        arr = cv2.copyMakeBorder(arr, top, size - new_h - top, left, size - new_w - left, cv2.BORDER_REPLICATE)
+    return arr
+
+
 def resize_pad(img: Image.Image, size: int) -> Image.Image:
     """Scale the long side to `size` (up or down) and pad the short side symmetrically with the
     replicated border, giving exactly `size` x `size` without distortion (the paper's resize).
@@ -175,16 +277,7 @@ def resize_pad(img: Image.Image, size: int) -> Image.Image:
     """
     if img.size == (size, size):
         return img
-    cv2 = _opencv()
-    new_w, new_h = fitted_size(*img.size, size)
-    arr = np.asarray(img)
-    if (new_w, new_h) != img.size:
-        shrink = new_w < img.width
-        arr = cv2.resize(arr, (new_w, new_h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-    if (new_w, new_h) != (size, size):
-        top, left = (size - new_h) // 2, (size - new_w) // 2
-        arr = cv2.copyMakeBorder(arr, top, size - new_h - top, left, size - new_w - left, cv2.BORDER_REPLICATE)
-    return Image.fromarray(arr, img.mode)
+    return Image.fromarray(_resize_pad_array(np.asarray(img), size), img.mode)
 
 
 def encode(img: Image.Image, fmt: str, quality: int = 95) -> bytes:
@@ -197,3 +290,39 @@ def encode(img: Image.Image, fmt: str, quality: int = 95) -> bytes:
     else:
         img.save(out, "PNG", compress_level=6)
     return out.getvalue()
+
+
+@dataclass(frozen=True)
+class Sample:
+    """An encoded `size` x `size` sample plus what its source declared (upright)."""
+
+    data: bytes
+    format: str  # the source's format
+    orig_width: int
+    orig_height: int
+    width: int
+    height: int
+
+
+def make_sample(data: bytes, max_pixels: int, size: int, fmt: str, quality: int = 95) -> Sample:
+    """`encode(resize_pad(decode(data, max_pixels, draft_size=size).image, size), fmt, quality)`
+    in one call, with the same refusals and the same bytes, on arrays from the decoder to the
+    encoder (BGR, OpenCV's order) where a fast decoder applies: no copies into and out of PIL
+    images. JPEG is written by OpenCV's libjpeg-turbo with the settings of PIL's `save(quality=)`
+    (4:2:0, standard tables, JFIF header, no options): byte for byte PIL's output, in about 20 %
+    less CPU time (bench/decode_paths.py; tests/dataset/test_imaging.py holds them equal)."""
+    if fmt not in EXTENSIONS:
+        raise ValueError(f"image format {fmt!r}: use one of {sorted(EXTENSIONS)}")
+    out, source_format, width, height = _decode(data, max_pixels, size, bgr=True)
+    if not isinstance(out, np.ndarray):  # PIL decoded it
+        return Sample(encode(resize_pad(out, size), fmt, quality), source_format, width, height, size, size)
+    cv2 = _opencv()
+    bgr = _resize_pad_array(out, size)
+    if fmt == "jpg":
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError("OpenCV could not encode the sample as JPEG")
+        encoded = buf.tobytes()
+    else:
+        encoded = encode(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), "RGB"), fmt, quality)
+    return Sample(encoded, source_format, width, height, size, size)

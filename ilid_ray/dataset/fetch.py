@@ -14,8 +14,8 @@ Only http(s) is fetched ("unsupported scheme: ftp", also for a redirect hop). Gi
 `opt_outs`, a fetch also honours the publisher: the robots.txt and TDMRep tdmrep.json of each hop's
 origin (origin_rules.py), then the `X-Robots-Tag` / `tdm-reservation` headers of the answer,
 checked before any of its body is read (each its own "opt-out: ..." reason). Each attempt holds a
-slot of the URL's host from the host gate (hostgate.py): per-host concurrency and rate, and a
-429's Retry-After pauses the host for every worker sharing the gate.
+slot of the URL's host from the host gate (hostgate.py): this client's share of the per-host
+concurrency and rate, and a 429's Retry-After pauses the host for every worker of the build.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from urllib3.util.connection import allowed_gai_family
 from urllib3.util.timeout import _DEFAULT_TIMEOUT
 
 from ilid_ray.config import DownloadConfig, NetworkConfig, OptOutSwitches
-from ilid_ray.dataset.hostgate import GateClient, HostBusy, HostSlots
+from ilid_ray.dataset.hostgate import GateClient, HostBusy, share_of
 from ilid_ray.dataset.origin_rules import OriginRuleCache
 from ilid_ray.net import forbidden_reason, scheme_reason
 from ilid_ray.optouts import agent_token, header_reason
@@ -250,16 +250,16 @@ def _translate(exc: Exception, url: str) -> FetchError:
 class GuardedClient:
     """Fetches image URLs with the download config's limits; thread-safe, one per worker."""
 
-    def __init__(self, cfg: DownloadConfig, network: NetworkConfig, ca_certs: str | None = None, gate=None):
-        """`gate`: the build's HostGate actor handle (shared by all tasks); None: a local one."""
+    def __init__(self, cfg: DownloadConfig, network: NetworkConfig, ca_certs: str | None = None, gate=None,
+                 share: int = 1):
+        """`gate`: the build's PauseBoard actor (429 pauses shared by all workers), or None;
+        `share`: how many workers split each host's budget (this client keeps 1/share of it)."""
         self.cfg = cfg
         self.agent = agent_token(network.user_agent)
         self.headers = {"User-Agent": network.user_agent, "Accept": "image/*"}
         self.timeout = urllib3.Timeout(connect=cfg.timeout_s, read=cfg.timeout_s)
         self.pool = guarded_pool_manager(network.allow_private, maxsize=max(1, cfg.threads), ca_certs=ca_certs)
-        backend = gate if gate is not None else HostSlots(cfg.per_host_concurrency, cfg.per_host_rate,
-                                                          cfg.host_wait_s)
-        self.gate = GateClient(backend, cfg.host_wait_s)
+        self.gate = GateClient(share_of(cfg, share), cfg.host_wait_s, board=gate)
         self.origins = OriginRuleCache(self._get_rules_file, self.agent, FetchError, BlockedAddress)
 
     def close(self) -> None:

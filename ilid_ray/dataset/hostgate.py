@@ -2,11 +2,14 @@
 `download.per_host_rate` fetch starts per second per host, and a host that answers 429 (or 503
 with Retry-After) gets no request until its Retry-After has passed.
 
-`HostSlots` is the pure policy (time is an argument, so it tests without sleeping). In a build one
-`HostGate` actor (a Ray actor over HostSlots) is shared by every download task, so the limits hold
-for the whole build, not per task; without Ray a Downloader keeps a local HostSlots. `GateClient`
-is the fetch side: it asks for a slot, sleeps the time the policy says, and gives up with
-"host busy" after `download.host_wait_s` (every wait has a deadline).
+`HostSlots` is the pure policy (time is an argument, so it tests without sleeping). A build's
+image workers split each host's budget: each holds a local HostSlots with its share (`share`), so
+the limits hold for the whole build without a remote call per image (a Ray actor call cost the
+fetch threads more CPU than the HTTP request itself). What one worker learns from a 429 it posts to
+the build's `PauseBoard` actor; every worker reads the board at most once per `SYNC_S` while it
+fetches, so the whole build leaves a paused host alone. `GateClient` is the fetch side: it asks
+for a slot, sleeps the time the policy says, and gives up with "host busy" after
+`download.host_wait_s` (every wait has a deadline).
 """
 
 from __future__ import annotations
@@ -51,27 +54,56 @@ class HostSlots:
         return 0.0
 
     def release(self, host: str, status: int | None = None, retry_after: float | None = None,
-                now: float | None = None) -> None:
-        """Free a slot; a 429, or a 503 with Retry-After, pauses the host for everyone."""
+                now: float | None = None) -> float:
+        """Free a slot; a 429, or a 503 with Retry-After, pauses the host. Returns the seconds of
+        that pause (0: none)."""
         now = time.monotonic() if now is None else now
         state = self._hosts.setdefault(host, _Host())
         state.active = max(0, state.active - 1)
+        paused = 0.0
         if status == 429 or (status == 503 and retry_after is not None):
-            pause = DEFAULT_429_S if retry_after is None else retry_after
-            state.blocked_until = max(state.blocked_until, now + min(pause, self.max_retry_after_s))
+            paused = min(DEFAULT_429_S if retry_after is None else retry_after, self.max_retry_after_s)
+            state.blocked_until = max(state.blocked_until, now + paused)
         if state.active == 0 and state.blocked_until <= now and state.next_start <= now:
             del self._hosts[host]  # idle: forget it (bounded memory over many hosts)
+        return paused
+
+    def pause(self, host: str, until: float) -> None:
+        """No new start on `host` before `until` (monotonic seconds; capped like a Retry-After)."""
+        state = self._hosts.setdefault(host, _Host())
+        state.blocked_until = max(state.blocked_until, min(until, time.monotonic() + self.max_retry_after_s))
 
     def hosts(self) -> int:
         return len(self._hosts)
 
 
+class PauseBoard:
+    """Hosts paused by a 429 anywhere in the build: host -> until (wall-clock epoch seconds, so the
+    time means the same on every node)."""
+
+    def __init__(self):
+        self._until: dict[str, float] = {}
+
+    def pause(self, host: str, until: float) -> None:
+        self._until[host] = max(until, self._until.get(host, 0.0))
+
+    def paused(self) -> dict[str, float]:
+        now = time.time()
+        self._until = {h: t for h, t in self._until.items() if t > now}
+        return dict(self._until)
+
+
 def start_gate(cfg) -> Any:
-    """The build's shared HostGate actor for a DownloadConfig (needs Ray)."""
+    """The build's shared PauseBoard actor (needs Ray)."""
     import ray
 
-    actor = ray.remote(HostSlots).options(num_cpus=0, max_concurrency=1)
-    return actor.remote(cfg.per_host_concurrency, cfg.per_host_rate, cfg.host_wait_s)
+    return ray.remote(PauseBoard).options(num_cpus=0, max_concurrency=1).remote()
+
+
+def share_of(cfg, workers: int) -> HostSlots:
+    """One of `workers` equal shares of each host's budget (concurrency floored, at least 1)."""
+    rate = cfg.per_host_rate / workers if cfg.per_host_rate > 0 else 0.0
+    return HostSlots(max(1, cfg.per_host_concurrency // workers), rate, cfg.host_wait_s)
 
 
 @dataclass
@@ -86,28 +118,47 @@ class HostBusy(Exception):
     """No slot of the host came free within the wait deadline."""
 
 
+SYNC_S = 1.0  # how often a fetching worker reads the build's pause board
+
+
 class GateClient:
-    """The fetch side of a gate: a local HostSlots (thread-safe here) or a HostGate actor handle."""
+    """The fetch side of a gate: this worker's HostSlots (thread-safe here), plus the build's
+    PauseBoard actor (optional) to share and learn 429 pauses."""
 
-    def __init__(self, backend: HostSlots | Any, max_wait_s: float):
-        self.backend, self.max_wait_s = backend, max_wait_s
-        self._local = isinstance(backend, HostSlots)
+    def __init__(self, slots: HostSlots, max_wait_s: float, board: Any = None):
+        self.slots, self.max_wait_s, self.board = slots, max_wait_s, board
         self._lock = threading.Lock()
+        self._synced = 0.0  # monotonic time of the last read of the board
 
-    def _try(self, host: str) -> float:
-        if self._local:
-            with self._lock:
-                return self.backend.try_acquire(host)
+    def _sync(self) -> None:
+        """Apply the board's pauses (at most once per SYNC_S; a board that does not answer in time
+        is skipped: local politeness still holds)."""
         import ray
 
-        return ray.get(self.backend.try_acquire.remote(host), timeout=GATE_CALL_S)
+        with self._lock:
+            if time.monotonic() - self._synced < SYNC_S:
+                return
+            self._synced = time.monotonic()
+        try:
+            paused = ray.get(self.board.paused.remote(), timeout=GATE_CALL_S)
+        except Exception:  # noqa: BLE001 - a missing board must not stop the downloads
+            return
+        now, wall = time.monotonic(), time.time()
+        with self._lock:
+            for host, until in paused.items():
+                self.slots.pause(host, now + (until - wall))
+
+    def _try(self, host: str) -> float:
+        if self.board is not None:
+            self._sync()
+        with self._lock:
+            return self.slots.try_acquire(host)
 
     def _release(self, host: str, outcome: Outcome) -> None:
-        if self._local:
-            with self._lock:
-                self.backend.release(host, outcome.status, outcome.retry_after)
-        else:  # fire and forget: actor calls from one caller run in order
-            self.backend.release.remote(host, outcome.status, outcome.retry_after)
+        with self._lock:
+            paused = self.slots.release(host, outcome.status, outcome.retry_after)
+        if paused and self.board is not None:  # tell the other workers (fire and forget)
+            self.board.pause.remote(host, time.time() + paused)
 
     @contextmanager
     def slot(self, host: str) -> Iterator[Outcome]:

@@ -9,10 +9,9 @@ one download task run at a time (docs/scaling.md, "Profile of the image half").
 Now each `ImageWorker` is one Ray actor that lives for the whole build, like an img2dataset
 process: it keeps its connection pools, fetch threads and decode slots across batches, claims the
 image hashes of a batch in one registry call, and buffers accepted samples into full shards that
-it writes itself. Image bytes never leave the worker's process; what flows on through Ray Data
-and to the driver are light rows (the bytes dropped). The Ray Data stage `to_image_workers` only
-routes a block's rows to their worker (by id, so a retried block reaches the worker that has
-seen its rows) and waits for the light rows back.
+it writes itself. Image bytes never leave the worker's process. The driver, which receives every
+row at the end of the stream anyway, hands each block of text rows to the least busy worker
+(`Router`) and tallies the light rows that come back.
 
 Guarantees kept: shards are content-named and published atomically with their fragment after
 them (`shards.write_shard`), a worker writes every full shard as soon as it fills and the driver
@@ -21,19 +20,22 @@ flushes the partial rest (`flush`) before checking that every accepted sample is
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ilid_ray.config import DatasetConfig, DownloadConfig
 from ilid_ray.dataset.dedupe import Claim, dedupe_images
 from ilid_ray.dataset.shards import write_shard
-from ilid_ray.records import is_ok
+from ilid_ray.records import OK, from_table, is_ok, to_table
 from ilid_ray.storage import Store
 
-Fill = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+Stage = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
+Fill = Stage
 
 # Calls one worker serves at once: while one batch waits for its slowest image, the next batches'
 # fetches keep the worker's threads busy.
@@ -89,21 +91,26 @@ class ShardWriter:
 
 
 class ImageWorker:
-    """fill (fetch + normalise) -> claim image hashes -> buffer into shards -> light rows.
+    """[before stages ->] fill (fetch + normalise) -> claim image hashes -> buffer into shards -> light rows.
 
     `fill` turns rows into rows with image fields or rejects (a `Downloader` for web images, a file
     reader for imports); it is called with this worker's batches for the whole build, so whatever
-    it keeps (connections, threads) is kept too. `claim` is the build's key registry.
+    it keeps (connections, threads) is kept too. `claim` is the build's key registry; `before`:
+    row stages to run first (the build's post-filter), here rather than in a Ray Data task of
+    their own.
     """
 
-    def __init__(self, fill: Fill, claim: Claim, writer: ShardWriter):
-        self.fill, self.claim, self.writer = fill, claim, writer
+    def __init__(self, fill: Fill, claim: Claim, writer: ShardWriter, before: tuple[Stage, ...] = ()):
+        self.fill, self.claim, self.writer, self.before = fill, claim, writer, before
         self.seconds: Counter[str] = Counter()  # wall seconds per phase, summed over calls
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def process(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def process(self, batch: pa.Table) -> pa.Table:
         started = time.perf_counter()
+        rows = from_table(batch)
+        for stage in self.before:
+            rows = stage(rows)
         rows = self.fill(rows)
         filled = time.perf_counter()
         dedupe_images(rows, self.claim)
@@ -111,10 +118,12 @@ class ImageWorker:
         accepted = [r for r in rows if is_ok(r)]
         self.writer.add(accepted)
         written = time.perf_counter()
+        light = to_table([{**row, "image": None} for row in rows])  # the buffered rows keep their bytes
         with self._lock:
-            self.seconds.update(fill=filled - started, claim=claimed - filled, shard=written - claimed)
+            self.seconds.update(fill=filled - started, claim=claimed - filled, shard=written - claimed,
+                                total=time.perf_counter() - started)
             self.counts.update(rows=len(rows), accepted=len(accepted), calls=1)
-        return [{**row, "image": None} for row in rows]  # the buffered rows keep their bytes
+        return light
 
     def flush(self) -> dict[str, Any]:
         """Write the partial last shard; return this worker's phase times and counts."""
@@ -128,29 +137,55 @@ class ImageWorker:
             return {"seconds": {k: round(v, 2) for k, v in self.seconds.items()}, "counts": dict(self.counts)}
 
 
-def worker_for(sample_id: str, workers: int) -> int:
-    """A stable worker index per sample, so a retried block reaches the worker that has seen its rows."""
-    return int.from_bytes(hashlib.blake2b(sample_id.encode(), digest_size=4).digest(), "big") % workers
+class Router:
+    """The driver's end of the image half. The ok rows of each block go, in calls of at most
+    `call_rows`, to the image worker with the fewest calls in flight (at most CALLS_PER_WORKER each: when every worker is
+    busy the driver waits, and Ray Data's stream upstream waits with it). Rows that are not ok,
+    and the light rows the workers return, go to `sink` (the driver's Tally).
 
+    The driver is where every row ends up anyway, so routing there adds no hop; a Ray Data task per
+    block in between cost a worker process each (about a CPU-second to start) and a second trip
+    through the object store."""
 
-def to_image_workers(rows: list[dict[str, Any]], workers: list) -> list[dict[str, Any]]:
-    """The Ray Data stage of the image half: send each ok row to its worker, all workers at once,
-    and put the light rows they return back in place. Rejected rows pass through."""
-    import ray
+    def __init__(self, workers: list, sink: Callable[[pa.Table], None], call_rows: int):
+        self.workers, self.sink, self.call_rows = workers, sink, max(1, call_rows)
+        self.in_flight: list[list] = [[] for _ in workers]
 
-    routed: dict[int, list[int]] = {}
-    for i, row in enumerate(rows):
-        if is_ok(row):
-            routed.setdefault(worker_for(row["id"], len(workers)), []).append(i)
-    calls = {w: workers[w].process.remote([rows[i] for i in positions]) for w, positions in routed.items()}
-    for w, positions in routed.items():
-        for i, row in zip(positions, ray.get(calls[w])):
-            rows[i] = row
-    return rows
+    def run(self, batches: Iterable[pa.Table]) -> None:
+        for batch in batches:
+            ok = pc.fill_null(pc.equal(batch.column("status"), OK), False)
+            rest = batch.filter(pc.invert(ok))
+            if rest.num_rows:
+                self.sink(rest)
+            todo = batch.filter(ok)
+            for start in range(0, todo.num_rows, self.call_rows):
+                self._submit(todo.slice(start, self.call_rows))
+        while any(self.in_flight):
+            self._collect(block=True)
+
+    def _submit(self, batch: pa.Table) -> None:
+        while min(len(calls) for calls in self.in_flight) >= CALLS_PER_WORKER:
+            self._collect(block=True)
+        w = min(range(len(self.workers)), key=lambda i: len(self.in_flight[i]))
+        self.in_flight[w].append(self.workers[w].process.remote(batch))
+        self._collect(block=False)
+
+    def _collect(self, block: bool) -> None:
+        """Pass on the results of finished calls (with `block`, wait for at least one)."""
+        import ray
+
+        pending = [ref for calls in self.in_flight for ref in calls]
+        ready, _ = ray.wait(pending, num_returns=1 if block else len(pending), timeout=None if block else 0,
+                            fetch_local=True)
+        for ref in ready:
+            for calls in self.in_flight:
+                if ref in calls:
+                    calls.remove(ref)
+            self.sink(ray.get(ref))
 
 
 def start_image_workers(fill: Fill, claim: Claim, store: Store, build_id: str, download: DownloadConfig,
-                        dataset: DatasetConfig) -> list:
+                        dataset: DatasetConfig, before: tuple[Stage, ...] = ()) -> list:
     """`download.concurrency` ImageWorker actors, spread over the nodes `download.label_selector`
     picks; each reserves `download.num_cpus` and serves CALLS_PER_WORKER calls at once."""
     import ray
@@ -158,7 +193,7 @@ def start_image_workers(fill: Fill, claim: Claim, store: Store, build_id: str, d
     actor = ray.remote(ImageWorker).options(num_cpus=download.num_cpus, max_concurrency=CALLS_PER_WORKER,
                                             label_selector=download.label_selector, scheduling_strategy="SPREAD")
     return [actor.remote(fill, claim, ShardWriter(store, build_id, download.image_format, dataset.shard_size,
-                                                  dataset.folds, dataset.fold_seed))
+                                                  dataset.folds, dataset.fold_seed), before)
             for _ in range(download.concurrency)]
 
 

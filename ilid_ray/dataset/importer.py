@@ -198,14 +198,13 @@ def list_rows(cfg: ImportConfig, crawled_at: str) -> list[dict[str, Any]]:
     return [import_row(e, source.name, texts, crawled_at) for e in entries]
 
 
-def import_pipeline(cfg: ImportConfig, store: Store, raw_path: str, claim, workers: list):
-    """The lazy Ray Data dataset of an import (the build's stages where they apply)."""
+def import_pipeline(cfg: ImportConfig, store: Store, raw_path: str, claim):
+    """The lazy Ray Data dataset of an import's rows (the build's stages where they apply; the
+    image workers read the files)."""
     from ilid_ray.dataset import dedupe
-    from ilid_ray.dataset.pipeline import image_stage, light_stage, read_raw
+    from ilid_ray.dataset.pipeline import light_stage, read_raw
 
-    ds = read_raw(store, [raw_path], cfg.dataset)
-    ds = light_stage(ds, dedupe.dedupe_urls, claim=claim)
-    return image_stage(ds, workers)
+    return light_stage(read_raw(store, [raw_path], cfg.dataset), dedupe.dedupe_urls, claim=claim)
 
 
 def run_import(cfg: ImportConfig, *, abandon_unfinished: bool = False):
@@ -230,6 +229,7 @@ def run_import(cfg: ImportConfig, *, abandon_unfinished: bool = False):
     registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards)
     workers = start_image_workers(functools.partial(read_images, cfg=cfg.download, storage=cfg.storage),
                                   registry.claim, store, build.build_id, cfg.download, cfg.dataset)
-    ds = import_pipeline(cfg, store, raw_path, registry.claim, workers)
+    ds = import_pipeline(cfg, store, raw_path, registry.claim)
     return consume_and_commit(ds, store, build, workers, list(registry.actors), crawled=len(rows), started=started,
-                              crawl_s=time.time() - started, summary={}, version={"engine": "import"})
+                              crawl_s=time.time() - started, summary={}, version={"engine": "import"},
+                              call_rows=cfg.dataset.block_rows)

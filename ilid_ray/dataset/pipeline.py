@@ -1,7 +1,8 @@
 """The build as one streaming Ray Data pipeline over the stage functions.
 
-    raw records -> [prefilter -> dedupe URL] -> extract (LLM) -> [postfilter -> image workers]
-                ==>  driver: Tally (rejects, counts) -> flush the image workers -> commit
+    raw records -> [prefilter -> dedupe URL] -> extract (LLM)            (Ray Data)
+                ==> driver: Router -> image workers [postfilter -> download + resize -> dedupe image
+                    -> shards] -> Tally (rejects, counts) -> flush the image workers -> commit
 
 Each stage is a plain `rows -> rows` function (testable on a list of dicts); `rows_stage` lifts it
 to a Ray Data batch function over Arrow tables in the one row schema. Rejected rows ride along to
@@ -9,21 +10,22 @@ the end, where the driver records them, so every crawled record is accounted for
 fails loudly if `accepted + rejected + resumed != crawled`.
 
 The pipeline's public parts are the ones the benches measure too: `read_raw`, `text_stages`,
-`image_stage` (+ `start_download_workers`), `Tally` and `consume_and_commit`. Bracketed stages
-are fused into one Ray Data task each, so a block is converted between Arrow and rows once per
-group instead of once per stage. The image half runs in long-lived `ImageWorker` actors
+`start_download_workers`, `Tally`, `consume` and `consume_and_commit`. Bracketed stages run
+together in one Ray Data task (or one worker call), so a block is converted between Arrow and rows
+once per group instead of once per stage. The image half runs in long-lived `ImageWorker` actors
 (`image_workers.py`): image bytes never travel through the object store.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,11 +37,11 @@ from ilid_ray.dataset.builds import Build
 from ilid_ray.dataset.download import Downloader
 from ilid_ray.dataset.extract.engine import add_extraction_stage
 from ilid_ray.dataset.hostgate import start_gate
-from ilid_ray.dataset.image_workers import flush_image_workers, start_image_workers, to_image_workers
+from ilid_ray.dataset.image_workers import Router, flush_image_workers, start_image_workers
 from ilid_ray.dataset.manifest import Versions
 from ilid_ray.dataset.removals import removed_sources
 from ilid_ray.dataset.stats import top_words_png
-from ilid_ray.records import OK, REJECT_SCHEMA, REJECTED, RESUMED, ROW_SCHEMA, conform, from_table, to_table
+from ilid_ray.records import OK, REJECT_SCHEMA, REJECTED, RESUMED, from_table, to_table
 from ilid_ray.storage import Store
 
 log = logging.getLogger(__name__)
@@ -91,29 +93,11 @@ def light_stage(ds, *fns: Callable[..., list[dict[str, Any]]], **kwargs):
 
 
 def read_raw(store: Store, raw_paths: list[str], dataset: DatasetConfig):
-    """The crawled records as a Ray Data dataset in blocks of `dataset.block_rows`.
-
-    Read by a light task per file rather than `ray.data.read_parquet`: Ray Data's Parquet reader
-    lists files in a task that needs a whole CPU, which never comes free once the extraction
-    actors and the image workers hold theirs (on a 2-CPU node the build then waits forever).
-    """
+    """The crawled records as a Ray Data dataset in blocks of `dataset.block_rows`."""
     import ray
 
     fs, paths = store.arrow_paths(raw_paths)
-    ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=max(1, len(paths)))
-    return ds.map_batches(read_parquet_blocks, fn_kwargs={"filesystem": fs, "block_rows": dataset.block_rows},
-                          batch_format="pyarrow", batch_size=1, num_cpus=LIGHT_STAGE_CPUS)
-
-
-def read_parquet_blocks(batch: pa.Table, filesystem, block_rows: int) -> Iterator[pa.Table]:
-    """Each Parquet file of `batch` in row-schema blocks of `block_rows` rows."""
-    for path in batch.column("path").to_pylist():
-        with filesystem.open_input_file(path) as stream:
-            parquet = pq.ParquetFile(stream)
-            for group in range(parquet.num_row_groups):
-                table = conform(parquet.read_row_group(group), ROW_SCHEMA)
-                for start in range(0, table.num_rows, block_rows):
-                    yield table.slice(start, block_rows)
+    return ray.data.read_parquet(paths, filesystem=fs).repartition(target_num_rows_per_block=dataset.block_rows)
 
 
 def text_stages(ds, cfg: BuildConfig, claim: dedupe.Claim, removed: frozenset[str] = frozenset()):
@@ -124,27 +108,21 @@ def text_stages(ds, cfg: BuildConfig, claim: dedupe.Claim, removed: frozenset[st
     return add_extraction_stage(ds, cfg.extract)
 
 
-def image_stage(ds, workers: list, min_field_chars: int | None = None):
-    """[postfilter ->] hand each block's rows to the image workers; light rows come back. Without
-    `min_field_chars` (an import: no LLM fields to clean) only the hand-off."""
-    if min_field_chars is None:
-        return light_stage(ds, to_image_workers, workers=workers)
-    return light_stage(ds, postfilter.postfilter_rows, to_image_workers, min_chars=min_field_chars, workers=workers)
-
-
 def start_download_workers(download: DownloadConfig, network: NetworkConfig, dataset: DatasetConfig, store: Store,
-                           build_id: str, claim: dedupe.Claim, opt_outs: dict | None = None, gate=None) -> list:
+                           build_id: str, claim: dedupe.Claim, opt_outs: dict | None = None, gate=None,
+                           before: tuple = ()) -> list:
     """The build's image workers, each fetching web images with its own `Downloader` (connection
-    pools and threads kept for the whole build), politeness shared through `gate`."""
-    fill = Downloader(download, network, cpu_slots=download.cpu_slots, opt_outs=opt_outs, gate=gate)
-    return start_image_workers(fill, claim, store, build_id, download, dataset)
+    pools and threads kept for the whole build) and an equal share of each image host's
+    politeness budget; 429 pauses shared through `gate` (the build's PauseBoard). `before`: row
+    stages a worker runs on its rows first (the build's post-filter)."""
+    fill = Downloader(download, network, download.cpu_slots, opt_outs, gate, share=download.concurrency)
+    return start_image_workers(fill, claim, store, build_id, download, dataset, before)
 
 
-def build_pipeline(cfg: BuildConfig, store: Store, raw_paths: list[str], claim: dedupe.Claim, workers: list):
-    """The lazy Ray Data dataset of the build (nothing runs until it is consumed)."""
-    ds = read_raw(store, raw_paths, cfg.dataset)
-    ds = text_stages(ds, cfg, claim, removed_sources(store))
-    return image_stage(ds, workers, cfg.postfilter.min_field_chars)
+def build_pipeline(cfg: BuildConfig, store: Store, raw_paths: list[str], claim: dedupe.Claim):
+    """The lazy Ray Data dataset of the build's text half (nothing runs until it is consumed); the
+    image half runs in the image workers, fed by `consume_and_commit`."""
+    return text_stages(read_raw(store, raw_paths, cfg.dataset), cfg, claim, removed_sources(store))
 
 
 def count_rows(store: Store, raw_paths: list[str]) -> int:
@@ -183,11 +161,13 @@ def _run_build_holding(cfg: BuildConfig, lease, *, abandon_unfinished: bool = Fa
     registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards)
     gate = start_gate(cfg.download)
     workers = start_download_workers(cfg.download, cfg.network, cfg.dataset, store, build.build_id, registry.claim,
-                                     {c.name: c.opt_outs for c in cfg.catalogs}, gate)
-    ds = build_pipeline(cfg, store, raw_paths, registry.claim, workers)
+                                     {c.name: c.opt_outs for c in cfg.catalogs}, gate,
+                                     before=(postfilter_stage(cfg.postfilter.min_field_chars),))
+    ds = build_pipeline(cfg, store, raw_paths, registry.claim)
     names = [c.name for c in cfg.catalogs]
     return consume_and_commit(
         ds, store, build, workers, [*registry.actors, gate], crawled=crawled, started=started, crawl_s=crawl_s,
+        call_rows=cfg.dataset.block_rows,
         summary={"crawl": crawl_reports(store, build.build_id, names)},
         version={"engine": cfg.extract.engine, "opt_outs": {c.name: c.opt_outs.model_dump() for c in cfg.catalogs}})
 
@@ -262,10 +242,15 @@ def reject_table(rows: pa.Table, build_id: str) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=REJECT_SCHEMA)
 
 
-def consume(ds, tally: Tally) -> None:
-    """Run the lazy pipeline `ds` to its end, every batch into the tally."""
-    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        tally.add(batch)
+def postfilter_stage(min_chars: int):
+    """The post-filter as a row stage an image worker runs (picklable)."""
+    return functools.partial(postfilter.postfilter_rows, min_chars=min_chars)
+
+
+def consume(ds, workers: list, tally: Tally, call_rows: int) -> None:
+    """Run the lazy pipeline `ds` to its end: its rows through the image workers (calls of at most
+    `call_rows` rows), every row into the tally."""
+    Router(workers, tally.add, call_rows).run(ds.iter_batches(batch_format="pyarrow", batch_size=None))
 
 
 def operator_stats(ds) -> dict[str, dict]:
@@ -294,7 +279,7 @@ def operator_stats(ds) -> dict[str, dict]:
 
 
 def consume_and_commit(ds, store: Store, build: Build, workers: list, helpers: list, *, crawled: int,
-                       started: float, crawl_s: float, summary: dict, version: dict) -> BuildResult:
+                       started: float, crawl_s: float, summary: dict, version: dict, call_rows: int) -> BuildResult:
     """Run the lazy pipeline `ds` to its end: record rejects, flush the image workers, check that
     every record is accounted for, commit a version, end the workers and the other `helpers`
     actors (key registry, host gate). Shared by every way samples enter a dataset (`ilid build`,
@@ -306,7 +291,7 @@ def consume_and_commit(ds, store: Store, build: Build, workers: list, helpers: l
         rejects_path = Path(tmp) / "rejects.parquet"
         tally = Tally(build.build_id, rejects_path)
         try:
-            consume(ds, tally)
+            consume(ds, workers, tally, call_rows)
         finally:
             tally.close()
         images = flush_image_workers(workers)

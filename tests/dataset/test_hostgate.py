@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ilid_ray.config import DownloadConfig, NetworkConfig
-from ilid_ray.dataset.hostgate import POLL_S, GateClient, HostBusy, HostSlots, start_gate
+from ilid_ray.dataset.hostgate import POLL_S, GateClient, HostBusy, HostSlots, share_of, start_gate
 
 
 def test_concurrency_per_host():
@@ -54,27 +54,53 @@ def test_a_wait_past_the_deadline_gives_up():
             pass
 
 
+def test_a_share_splits_the_host_budget():
+    cfg = DownloadConfig(concurrency=2, per_host_concurrency=5, per_host_rate=10.0)
+    share = share_of(cfg, 2)
+    assert share.concurrency == 2 and share.interval == pytest.approx(0.2)  # 5 // 2 slots, 10/2 starts/s
+    assert share_of(cfg.model_copy(update={"per_host_rate": 0}), 2).interval == 0.0  # unlimited stays so
+    with pytest.raises(ValueError, match="per_host_concurrency \\(1\\) is below concurrency \\(2\\)"):
+        DownloadConfig(concurrency=2, per_host_concurrency=1)
+
+
 @pytest.mark.slow
-def test_one_gate_actor_is_shared_by_all_download_tasks(ray_local, host_factory):
-    """Two download tasks (separate worker processes) given the build's one gate: together never
-    more than per_host_concurrency requests in flight on the host."""
+def test_workers_of_a_build_share_each_host_budget_and_its_pauses(ray_local, host_factory):
+    """Two downloaders in separate worker processes, each with its share of the build's budget
+    (as the image workers get it): together never more than per_host_concurrency requests in flight
+    on the host; a 429 one of them sees pauses the host for the other through the board."""
     from ilid_ray import records
     from ilid_ray.dataset.download import download_rows
 
-    host = host_factory()
-    cfg = DownloadConfig(threads=6, timeout_s=5.0, retries=0, image_size=32, per_host_concurrency=2,
-                         per_host_rate=0)
+    host = host_factory(statuses={"/slow/limit.jpg": lambda n: (429, {"Retry-After": "30"})})
+    cfg = DownloadConfig(threads=6, timeout_s=5.0, retries=0, image_size=32, concurrency=2,
+                         per_host_concurrency=2, per_host_rate=0, host_wait_s=2.0)
     network = NetworkConfig(allow_private=["127.0.0.1/32"])
-    gate = start_gate(cfg)
-    task = ray_local.remote(download_rows)
-    batches = [[records.raw_row(f"https://shop.example/p/{t}-{i}", "s", "l", ["d"],
-                                [f"{host.base}/slow/{t}-{i}.jpg"], "t") for i in range(12)] for t in range(2)]
-    done = ray_local.get([task.remote(rows, cfg, network, gate=gate) for rows in batches], timeout=120)
-    assert all(r["status"] == records.OK for rows in done for r in rows)
+    board = start_gate(cfg)
+
+    def rows(tag: str, paths: list[str]) -> list[dict]:
+        return [records.raw_row(f"https://shop.example/p/{tag}-{i}", "s", "l", ["d"], [f"{host.base}{p}"], "t")
+                for i, p in enumerate(paths)]
+
+    @ray_local.remote
+    def download(batch, **kwargs):
+        from ilid_ray.dataset.download import Downloader
+
+        downloader = Downloader(cfg, network, gate=board, share=2, **kwargs)
+        try:
+            return downloader(batch)
+        finally:
+            downloader.close()
+
+    batches = [rows(str(t), [f"/slow/{t}-{i}.jpg" for i in range(12)]) for t in range(2)]
+    done = ray_local.get([download.remote(batch) for batch in batches], timeout=120)
+    assert all(r["status"] == records.OK for batch in done for r in batch)
     assert 1 <= host.max_in_flight <= 2
-    for _ in range(100):  # releases are fire-and-forget: give the last ones a moment to land
-        if ray_local.get(gate.hosts.remote(), timeout=30) == 0:
-            break
-        time.sleep(0.05)
-    assert ray_local.get(gate.hosts.remote(), timeout=30) == 0  # every slot was given back
-    ray_local.kill(gate)
+
+    ray_local.get(download.remote(rows("limit", ["/slow/limit.jpg"])), timeout=60)  # answered 429
+    assert host.base.split("//")[1] in ray_local.get(board.paused.remote(), timeout=30)
+    limited = max(when for path, status, when in host.answered if status == 429)
+    later = ray_local.get(download.remote(rows("after", ["/slow/after.jpg"])), timeout=60)[0]
+    assert later["status"] == records.OK
+    asked = host.arrivals[host.paths.index("/slow/after.jpg")]
+    assert asked - limited >= 1.5  # a fresh downloader waited out the pause (Retry-After capped at host_wait_s)
+    ray_local.kill(board)

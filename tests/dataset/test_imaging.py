@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ilid_ray import imaging
 from ilid_ray.imaging import (ImageError, decode, encode, fitted_size, magic_format, resize_pad,
                                       to_rgb)
 from ilid_ray.testing import image_cases as images
@@ -177,3 +178,186 @@ def test_encode_is_deterministic_and_metadata_free():
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), np.asarray(img))  # lossless
     with pytest.raises(ValueError, match="image format"):
         encode(img, "gif")
+
+
+# --------------------------------------------------------------------------- fast decoders
+
+
+def pil_only(monkeypatch) -> None:
+    """Make `decode` take PIL's path for everything (the reference the fast decoders must match)."""
+    monkeypatch.setattr(imaging, "_fast_pixels", lambda *args, **kwargs: None)
+
+
+def spy_fast(monkeypatch) -> list[bool]:
+    """Record, per decode, whether a fast decoder produced the pixels."""
+    used: list[bool] = []
+    real = imaging._fast_pixels
+
+    def spy(*args, **kwargs):
+        pixels = real(*args, **kwargs)
+        used.append(pixels is not None)
+        return pixels
+
+    monkeypatch.setattr(imaging, "_fast_pixels", spy)
+    return used
+
+
+def decoded_both_ways(monkeypatch, data: bytes, draft_size: int | None = 512):
+    used = spy_fast(monkeypatch)
+    fast = decode(data, BIG, draft_size=draft_size)
+    monkeypatch.undo()
+    pil_only(monkeypatch)
+    slow = decode(data, BIG, draft_size=draft_size)
+    monkeypatch.undo()
+    return fast, slow, used
+
+
+def assert_same_pixels(a: Image.Image, b: Image.Image) -> None:
+    assert a.mode == b.mode == "RGB" and a.size == b.size
+    diff = np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int))
+    assert diff.mean() < 0.5 and diff.max() <= 2  # the same libjpeg-turbo scaled decode: identical here
+
+
+@pytest.mark.parametrize("width,height", [(2400, 1200), (1200, 2400), (2000, 1500), (1030, 700), (640, 480)])
+def test_fast_jpeg_decode_matches_the_pil_draft_at_the_same_scale(monkeypatch, width, height):
+    fast, slow, used = decoded_both_ways(monkeypatch, images.jpeg(width, height))
+    assert used == [True]  # simplejpeg decoded it
+    assert_same_pixels(fast.image, slow.image)
+    assert min(fast.image.size) >= 1 and max(fast.image.size) >= 512  # never below the target
+    assert (fast.orig_width, fast.orig_height, fast.format) == (width, height, "JPEG")
+    a = np.asarray(resize_pad(fast.image, 512), dtype=float)
+    b = np.asarray(resize_pad(slow.image, 512), dtype=float)
+    assert np.abs(a - b).mean() < 0.5
+
+
+@pytest.mark.parametrize("long_side", [511, 512, 1023, 1024, 1025, 2047, 2048, 4095, 4096, 5000])
+def test_fast_jpeg_draft_scale_never_drops_the_long_side_below_the_target(long_side):
+    for short_side in (1, 300, long_side):
+        data = images.encode(images.gradient(long_side, short_side), "JPEG", quality=80)
+        image = decode(data, BIG, draft_size=512).image
+        assert max(image.size) >= min(512, long_side)
+        scale = imaging._draft_scale(long_side, short_side, 512)
+        assert image.size == (-(-long_side // scale), -(-short_side // scale))  # PIL's draft size
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_fast_jpeg_decode_applies_every_exif_orientation_like_pil(monkeypatch, orientation):
+    exif = Image.Exif()
+    exif[imaging.ORIENTATION_TAG] = orientation
+    data = images.encode(images.gradient(1600, 800), "JPEG", quality=90, exif=exif.tobytes())
+    fast, slow, used = decoded_both_ways(monkeypatch, data)
+    assert used == [True]
+    assert_same_pixels(fast.image, slow.image)
+    assert (fast.orig_width, fast.orig_height) == (slow.orig_width, slow.orig_height)
+
+
+def test_fast_jpeg_decode_of_an_exif_rotated_photo_is_upright(monkeypatch):
+    used = spy_fast(monkeypatch)
+    decoded = decode(images.exif_rotated_jpeg(1600, 800, orientation=6), BIG, draft_size=512)
+    assert used == [True]
+    assert decoded.image.size == (400, 800)  # stored 1600x800 at 1/2, turned upright
+    assert (decoded.orig_width, decoded.orig_height) == (800, 1600)
+    top, bottom = decoded.image.getpixel((200, 20)), decoded.image.getpixel((200, 780))
+    assert top[0] > 200 and top[1] < 60  # the red band is on top after the 90 degree turn
+    assert min(bottom) > 200
+
+
+def test_fast_jpeg_decode_of_greyscale_gives_rgb(monkeypatch):
+    data = images.encode(images.gradient(1200, 900).convert("L"), "JPEG", quality=90)
+    fast, slow, used = decoded_both_ways(monkeypatch, data)
+    assert used == [True]
+    assert_same_pixels(fast.image, slow.image)
+    arr = np.asarray(fast.image)
+    assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()
+
+
+def test_truncated_jpeg_is_refused_by_the_fast_path_with_pils_reason(monkeypatch):
+    used = spy_fast(monkeypatch)
+    with pytest.raises(ImageError, match="^truncated image$"):
+        decode(images.truncated(images.jpeg(2000, 1500), 0.5), BIG, draft_size=512)
+    assert used == [False]  # simplejpeg refused it (strict), PIL named it
+
+
+def test_corrupt_jpeg_gets_the_same_verdict_as_pil(monkeypatch):
+    data = bytearray(images.jpeg(1200, 900))
+    data[len(data) // 2: len(data) // 2 + 400] = bytes(400)  # zeroed entropy-coded data
+    data = bytes(data)
+    pil_only(monkeypatch)
+    try:
+        expected = decode(data, BIG, draft_size=512).image.tobytes()
+    except ImageError as exc:
+        expected = exc.reason
+    monkeypatch.undo()
+    try:
+        got = decode(data, BIG, draft_size=512).image.tobytes()
+    except ImageError as exc:
+        got = exc.reason
+    assert got == expected
+
+
+def test_cmyk_jpeg_is_left_to_pil_and_comes_out_rgb(monkeypatch):
+    used = spy_fast(monkeypatch)
+    reference = np.asarray(images.gradient(1600, 1200).resize((800, 600)), dtype=float)
+    decoded = decode(images.cmyk_jpeg(1600, 1200), BIG, draft_size=512)
+    assert used == [False]
+    assert decoded.image.mode == "RGB" and decoded.image.size == (800, 600)  # PIL's draft still applies
+    assert np.abs(np.asarray(decoded.image, dtype=float) - reference).mean() < 12
+
+
+def test_opaque_webp_fast_decode_matches_pil(monkeypatch):
+    fast, slow, used = decoded_both_ways(monkeypatch, images.encode(images.gradient(900, 600), "WEBP", quality=85))
+    assert used == [True]  # OpenCV decoded it
+    assert_same_pixels(fast.image, slow.image)
+    used = spy_fast(monkeypatch)
+    with Image.open(io.BytesIO(images.alpha_png(64, 48))) as transparent:
+        rgba = decode(images.encode(transparent, "WEBP", lossless=True), BIG)
+    assert used == [False]  # alpha: PIL decodes it and composites it on white
+    assert rgba.image.getpixel((5, 5)) == (255, 0, 0) and rgba.image.getpixel((60, 5)) == (255, 255, 255)
+
+
+def test_decode_works_without_simplejpeg(monkeypatch):
+    monkeypatch.setattr(imaging, "_simplejpeg", lambda: None)
+    decoded = decode(images.jpeg(2400, 1200), BIG, draft_size=512)
+    assert decoded.image.size == (600, 300) and decoded.image.mode == "RGB"
+
+
+# --------------------------------------------------------------------------- make_sample
+
+
+SAMPLE_INPUTS = [
+    lambda: images.jpeg(2400, 1200),
+    lambda: images.jpeg(300, 200),
+    lambda: images.exif_rotated_jpeg(1600, 800, orientation=8),
+    lambda: images.cmyk_jpeg(640, 480),
+    lambda: images.webp(900, 600),
+    lambda: images.alpha_png(64, 48),
+    lambda: images.png16(),
+    lambda: images.palette_png(),
+]
+
+
+@pytest.mark.parametrize("make", SAMPLE_INPUTS)
+@pytest.mark.parametrize("fmt", ["jpg", "png"])
+def test_make_sample_gives_the_bytes_of_decode_resize_pad_encode(make, fmt):
+    data = make()
+    decoded = decode(data, BIG, draft_size=256)
+    expected = encode(resize_pad(decoded.image, 256), fmt, 90)
+    sample = imaging.make_sample(data, BIG, 256, fmt, 90)
+    assert sample.data == expected
+    assert sample.data == imaging.make_sample(data, BIG, 256, fmt, 90).data  # deterministic
+    assert (sample.orig_width, sample.orig_height, sample.format) == (decoded.orig_width, decoded.orig_height,
+                                                                      decoded.format)
+    assert (sample.width, sample.height) == (256, 256)
+    assert Image.open(io.BytesIO(sample.data)).size == (256, 256)
+
+
+def test_make_sample_refuses_like_decode():
+    cases = [(images.truncated(images.jpeg(2000, 1500), 0.5), "truncated image"),
+             (b"<!DOCTYPE html><html></html>", "not an image: html"),
+             (images.bomb_png(9000, 9000), "decompression bomb"),
+             (b"", "empty body")]
+    for data, reason in cases:
+        with pytest.raises(ImageError, match=reason):
+            imaging.make_sample(data, 80_000_000, 512, "jpg")
+    with pytest.raises(ValueError, match="image format"):
+        imaging.make_sample(images.jpeg(8, 8), BIG, 512, "gif")
