@@ -237,29 +237,6 @@ def init_local_ray(num_cpus: int | None = None):
     return ray
 
 
-def operator_stats(ds) -> dict[str, dict]:
-    """Per Ray Data operator (fused stages share one): busy seconds summed over its tasks, CPU
-    seconds, span from its first task's start to its last one's end, rows out and rows per second of
-    span. Stages overlap in a streaming pipeline, so spans add up to more than the wall time."""
-    out: dict[str, dict] = {}
-
-    def walk(summary) -> None:
-        for parent in summary.parents:
-            walk(parent)
-        for op in summary.operators_stats:
-            if not op.wall_time or not op.output_num_rows:
-                continue
-            rows, span = int(op.output_num_rows.sum), op.time_total_s
-            out[op.operator_name] = {
-                "busy_s": round(op.wall_time.sum, 2), "cpu_s": round(op.cpu_time.sum, 2), "span_s": round(span, 2),
-                "rows": rows, "blocks": int(op.output_num_rows.count),
-                "rows_per_span_s": round(rows / span, 1) if span else None,
-            }
-
-    walk(ds._get_stats_summary())  # Ray has no public structured form of `ds.stats()`
-    return out
-
-
 # --------------------------------------------------------------------------- fixture server
 
 

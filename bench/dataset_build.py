@@ -1,13 +1,14 @@
 """Dataset build end to end: ilid-ray's Ray Data build vs the ILID reference scripts' method, on the
 same locally served fixture catalogs, with the same `rules` engine on both sides.
 
-    python bench/dataset_build.py [--products 2000] [--catalogs 4] [--sides reference,ray]
+    python bench/dataset_build.py [--products 2000] [--catalogs 4] [--sides reference,ray] [--tag 10k]
 
 The fixture catalogs (four markup styles, no planted faults) are served by a separate process with
 every product's first image rendered into its cache beforehand, so during the runs it only sends
 bytes. Each side then runs as its own process tree, one after the other, sampled for memory
-(bench/common.py): `run_build` on a private local Ray instance (crawl as parallel Ray tasks, then
-one streaming Ray Data pipeline), and bench/reference_pipeline.py (each step its own process, whole
+(bench/common.py): `run_build` on a private local Ray instance with the build's defaults (crawl as
+parallel Ray tasks, then the streaming text half on Ray Data feeding the image workers; its own
+profile comes from the version record), and bench/reference_pipeline.py (each step its own process, whole
 JSON file in and out, one catalog after another, one image download at a time). Both crawl with the
 same Scrapy spider and settings (autothrottle off), so the crawl stage is measured per side.
 Reports records/s end to end, per-stage seconds, peak memory of each tree and the ratios. One JSON
@@ -23,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import header, last_json_line, load_avg, operator_stats, run_measured, served_catalogs, write_result
+from common import header, last_json_line, load_avg, run_measured, served_catalogs, write_result
 
 NAME = "dataset_build"
 
@@ -32,29 +33,22 @@ NAME = "dataset_build"
 
 
 def ray_side(config_path: str) -> None:
-    """Run `run_build` and print its stats plus the Ray Data operator stats as one JSON line."""
+    """Run `run_build` and print its stats, with the build's own profile (Ray Data operators, image
+    workers), as one JSON line."""
     import ray
 
-    import ilid_ray.dataset.pipeline as pipeline
     from ilid_ray.config import BuildConfig
+    from ilid_ray.dataset.pipeline import run_build
 
     cfg = BuildConfig.model_validate(json.loads(Path(config_path).read_text()))
-    built = {}
-    build_pipeline = pipeline.build_pipeline
-
-    def keep_dataset(*args, **kwargs):  # run_build does not return its Dataset; keep it for its stats
-        built["ds"] = build_pipeline(*args, **kwargs)
-        return built["ds"]
-
-    pipeline.build_pipeline = keep_dataset
     started = time.perf_counter()
-    result = pipeline.run_build(cfg)
+    result = run_build(cfg)
     build_s = time.perf_counter() - started
     stats = result.record["stats"]
     out = {"build_s": round(build_s, 2), "crawled": stats["crawled"], "samples": stats["accepted"],
            "rejected": stats["rejected"], "rejected_per_stage": stats["rejected_per_stage"],
            "crawl_s": stats["crawl_s"], "run_build_duration_s": stats["duration_s"],
-           "operators": operator_stats(built["ds"])}
+           "operators": stats["profile"]["operators"], "image_workers": stats["profile"]["image_workers"]}
     ray.shutdown()
     print(json.dumps(out), flush=True)
 
@@ -65,9 +59,7 @@ def ray_side(config_path: str) -> None:
 def build_config(specs: list[dict], allow: list[str], root: str, cpus: int) -> dict:
     return {
         "catalogs": specs, "dataset": {"root": root}, "network": {"allow_private": allow},
-        # rules is a light stage: a replica holding a whole CPU (the default, sized for a model) would
-        # leave one of 2 cores to the downloads here; an LLM replica gets its own GPU instead
-        "extract": {"engine": "rules", "num_cpus": 0.25},
+        "extract": {"engine": "rules"},  # everything else at the build's defaults
         "crawl": {"autothrottle": False, "max_pages": 10**9},
         "ray": {"address": "local", "num_cpus": cpus},
     }
@@ -126,6 +118,7 @@ def main() -> None:
     parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                         help="build config override for the ilid-ray side, e.g. download.concurrency=4")
     parser.add_argument("--results-dir", default=None)
+    parser.add_argument("--tag", default=None, help="results file suffix: dataset_build-TAG.json")
     parser.add_argument("--ray-side", metavar="CONFIG", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ray_side:
@@ -154,7 +147,7 @@ def main() -> None:
     if "ray" in result and "reference" in result:
         result["ratios"] = ratios(result["ray"], result["reference"])
     result["load_avg_end"] = load_avg()
-    write_result(NAME, result, args.results_dir)
+    write_result(NAME + (f"-{args.tag}" if args.tag else ""), result, args.results_dir)
 
 
 if __name__ == "__main__":

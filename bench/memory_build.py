@@ -7,10 +7,12 @@ Synthetic raw records (fixture products' titles and text blocks, unique page URL
 written once as Parquet files in the build's row schema (what a crawl leaves in `raw/`) and as the
 reference's per-source crawl JSON. No images: download and shards are skipped on both sides.
 
-ilid-ray side: a private local Ray instance; read_parquet -> prefilter -> URL de-duplication (the
-KeyRegistry actor, which does hold every id: O(records) by design) -> rules extraction (actor pool)
--> postfilter, consumed by the driver like `run_build` does, which writes accepted rows as manifest
-rows and rejected rows as reject records to Parquet one batch at a time. Reference side: its
+ilid-ray side: a private local Ray instance running the build's text half through the pipeline's
+public parts, with a build config as a user writes it (5 catalogs with the trade-name regex, the
+rules engine): `read_raw` -> `text_stages` (prefilter + URL de-duplication against the key
+registry, which does hold every id: O(records) by design; rules extraction, actor pool;
+postfilter), consumed by the driver's `Tally`, which counts every row and writes the rejects to
+Parquet one batch at a time. Reference side: its
 pre-filter, processing, post-filter and assemble steps as separate processes, each loading the
 whole JSON (assemble's URL check uses a set here: the reference's linear scan would take hours at
 this size). Peak memory of each process tree (bench/common.py), records/s, and, unless
@@ -28,6 +30,8 @@ import time
 from pathlib import Path
 
 from common import header, last_json_line, load_avg, run_measured, write_result
+
+from ilid_ray.config import DatasetConfig
 
 NAME = "memory_build"
 SOURCES = 5
@@ -75,50 +79,38 @@ def write_inputs(records: int, folder: Path) -> tuple[list[Path], list[Path], st
 
 
 def ray_side(raw_dir: str, out_dir: str, trade_names: str, block_rows: int, extract_replicas: int) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from common import init_local_ray, operator_stats
+    from common import init_local_ray
 
     ray = init_local_ray()
-    from ilid_ray.config import ExtractConfig
-    from ilid_ray.dataset import dedupe, postfilter, prefilter
-    from ilid_ray.dataset.extract.engine import add_extraction_stage
-    from ilid_ray.dataset.pipeline import light_stage
-    from ilid_ray.records import MANIFEST_SCHEMA, REJECT_SCHEMA, OK, from_table, reject_record, sample_key
-    from ilid_ray.dataset.shards import manifest_row
+    from ilid_ray.config import BuildConfig
+    from ilid_ray.dataset import dedupe
+    from ilid_ray.dataset.pipeline import Tally, operator_stats, read_raw, text_stages
+    from ilid_ray.storage import Store
 
     started = time.perf_counter()
-    paths = sorted(str(p) for p in Path(raw_dir).glob("*.parquet"))
-    sources = [Path(p).stem for p in paths]
-    registry = ray.remote(dedupe.KeyRegistry).options(num_cpus=0).remote()
-    patterns = prefilter.compile_trade_names({s: trade_names for s in sources})
-    ds = ray.data.read_parquet(paths).repartition(target_num_rows_per_block=block_rows)
-    ds = light_stage(ds, prefilter.prefilter_rows, trade_names=patterns)
-    ds = light_stage(ds, dedupe.dedupe_urls, claim=dedupe.actor_claim(registry))
-    ds = add_extraction_stage(ds, ExtractConfig(engine="rules", batch_size=block_rows, concurrency=extract_replicas,
-                                                    num_cpus=0.25))
-    ds = light_stage(ds, postfilter.postfilter_rows)
-
+    store = Store(raw_dir)
+    sources = sorted(p.stem for p in Path(raw_dir).glob("*.parquet"))
+    cfg = BuildConfig.model_validate({
+        "catalogs": [{"name": s, "sitemap_urls": [f"https://{s}.example/sitemap.xml"], "trade_names": trade_names}
+                     for s in sources],
+        "dataset": {"root": out_dir, "block_rows": block_rows},
+        "extract": {"engine": "rules", "batch_size": block_rows, "concurrency": extract_replicas, "num_cpus": 0.25},
+    })
+    registry = dedupe.start_registry(None, cfg.dataset.registry_shards)
+    ds = text_stages(read_raw(store, [f"{s}.parquet" for s in sources], cfg.dataset), cfg, registry.claim)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    counts = {"ok": 0, "rejected": 0}
-    with pq.ParquetWriter(out / "manifest.parquet", MANIFEST_SCHEMA) as manifest, \
-            pq.ParquetWriter(out / "rejects.parquet", REJECT_SCHEMA) as rejects:
-        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-            rows = from_table(batch)
-            accepted = [manifest_row(r, sample_key(r["id"]), None, "bench") for r in rows if r["status"] == OK]
-            rejected = [reject_record(r, "bench") for r in rows if r["status"] != OK]
-            manifest.write_table(pa.Table.from_pylist(accepted, schema=MANIFEST_SCHEMA))
-            rejects.write_table(pa.Table.from_pylist(rejected, schema=REJECT_SCHEMA))
-            counts["ok"] += len(accepted)
-            counts["rejected"] += len(rejected)
+    tally = Tally("bench", out / "rejects.parquet")
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):  # no images: no image workers
+        tally.add(batch)
+    tally.close()
     seconds = time.perf_counter() - started
     operators = operator_stats(ds)
-    ray.kill(registry)
+    registry.kill()
     ray.shutdown()
-    print(json.dumps({"pipeline_s": round(seconds, 2), "samples": counts["ok"], "rejected": counts["rejected"],
-                      "block_rows": block_rows, "operators": operators}), flush=True)
+    print(json.dumps({"pipeline_s": round(seconds, 2), "samples": tally.status["ok"],
+                      "rejected": tally.status["rejected"], "block_rows": block_rows, "operators": operators}),
+          flush=True)
 
 
 # --------------------------------------------------------------------------- sides (parent)
@@ -169,7 +161,8 @@ def growth(big: dict, small: dict, side: str, key: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--block-rows", type=int, default=64, help="rows per block (the build's default: 64)")
+    parser.add_argument("--block-rows", type=int, default=DatasetConfig().block_rows,
+                        help=f"rows per block (the build's default: {DatasetConfig().block_rows})")
     parser.add_argument("--extract-replicas", type=int, default=1, help="extraction actors (the build's default: 1)")
     parser.add_argument("--no-scale-check", action="store_true", help="skip the run at a tenth of the records")
     parser.add_argument("--results-dir", default=None)

@@ -173,10 +173,10 @@ def from_table(table: pa.Table) -> list[dict[str, Any]]:
     return rows
 
 
-def reject_record(row: dict[str, Any], build_id: str) -> dict[str, Any]:
-    return {
-        "id": row.get("id"), "url": row.get("url"), "source": row.get("source"),
-        "stage": row.get("reject_stage"), "reason": row.get("reject_reason"),
-        "label": row.get("label"), "image_url": row.get("image_url"), "llm_raw": row.get("llm_raw"),
-        "build_id": build_id,
-    }
+def reject_table(rows: pa.Table, build_id: str) -> pa.Table:
+    """Rejected rows (row schema, Arrow) -> reject records (REJECT_SCHEMA), column by column."""
+    columns = {"id": "id", "url": "url", "source": "source", "stage": "reject_stage", "reason": "reject_reason",
+               "label": "label", "image_url": "image_url", "llm_raw": "llm_raw"}
+    arrays = [rows.column(columns[f.name]) if f.name in columns else pa.array([build_id] * rows.num_rows, f.type)
+              for f in REJECT_SCHEMA]
+    return pa.Table.from_arrays(arrays, schema=REJECT_SCHEMA)

@@ -34,8 +34,7 @@ from ilid_ray.dataset.shards import write_shard
 from ilid_ray.records import OK, from_table, is_ok, to_table
 from ilid_ray.storage import Store
 
-Stage = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
-Fill = Stage
+Fill = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 
 # Calls one worker serves at once: while one batch waits for its slowest image, the next batches'
 # fetches keep the worker's threads busy.
@@ -91,27 +90,25 @@ class ShardWriter:
 
 
 class ImageWorker:
-    """[before stages ->] fill (fetch + normalise) -> claim image hashes -> buffer into shards -> light rows.
+    """fill (fetch + normalise) -> claim image hashes -> buffer into shards -> light rows.
 
     `fill` turns rows into rows with image fields or rejects (a `Downloader` for web images, a file
     reader for imports); it is called with this worker's batches for the whole build, so whatever
-    it keeps (connections, threads) is kept too. `claim` is the build's key registry; `before`:
-    row stages to run first (the build's post-filter), here rather than in a Ray Data task of
-    their own.
+    it keeps (connections, threads) is kept too. `claim` is the build's key registry.
     """
 
-    def __init__(self, fill: Fill, claim: Claim, writer: ShardWriter, before: tuple[Stage, ...] = ()):
-        self.fill, self.claim, self.writer, self.before = fill, claim, writer, before
+    def __init__(self, fill: Fill, claim: Claim, writer: ShardWriter):
+        self.fill, self.claim, self.writer = fill, claim, writer
         self.seconds: Counter[str] = Counter()  # wall seconds per phase, summed over calls
         self.counts: Counter[str] = Counter()
+        self.span: list[float] = []  # epoch seconds of the first call's start and the last call's end
         self._lock = threading.Lock()
 
     def process(self, batch: pa.Table) -> pa.Table:
         started = time.perf_counter()
-        rows = from_table(batch)
-        for stage in self.before:
-            rows = stage(rows)
-        rows = self.fill(rows)
+        with self._lock:
+            self.span = self.span or [time.time(), time.time()]
+        rows = self.fill(from_table(batch))
         filled = time.perf_counter()
         dedupe_images(rows, self.claim)
         claimed = time.perf_counter()
@@ -123,6 +120,7 @@ class ImageWorker:
             self.seconds.update(fill=filled - started, claim=claimed - filled, shard=written - claimed,
                                 total=time.perf_counter() - started)
             self.counts.update(rows=len(rows), accepted=len(accepted), calls=1)
+            self.span[1] = time.time()
         return light
 
     def flush(self) -> dict[str, Any]:
@@ -134,14 +132,15 @@ class ImageWorker:
             close()
         with self._lock:
             self.seconds.update(flush=time.perf_counter() - started)
-            return {"seconds": {k: round(v, 2) for k, v in self.seconds.items()}, "counts": dict(self.counts)}
+            return {"seconds": {k: round(v, 2) for k, v in self.seconds.items()}, "counts": dict(self.counts),
+                    "span": [round(t, 3) for t in self.span]}
 
 
 class Router:
     """The driver's end of the image half. The ok rows of each block go, in calls of at most
-    `call_rows`, to the image worker with the fewest calls in flight (at most CALLS_PER_WORKER each: when every worker is
-    busy the driver waits, and Ray Data's stream upstream waits with it). Rows that are not ok,
-    and the light rows the workers return, go to `sink` (the driver's Tally).
+    `call_rows`, to the image worker with the fewest calls in flight (at most CALLS_PER_WORKER
+    each: when every worker is busy the driver waits, and Ray Data's stream upstream waits with
+    it). Rows that are not ok, and the light rows the workers return, go to `sink` (the Tally).
 
     The driver is where every row ends up anyway, so routing there adds no hop; a Ray Data task per
     block in between cost a worker process each (about a CPU-second to start) and a second trip
@@ -185,7 +184,7 @@ class Router:
 
 
 def start_image_workers(fill: Fill, claim: Claim, store: Store, build_id: str, download: DownloadConfig,
-                        dataset: DatasetConfig, before: tuple[Stage, ...] = ()) -> list:
+                        dataset: DatasetConfig) -> list:
     """`download.concurrency` ImageWorker actors, spread over the nodes `download.label_selector`
     picks; each reserves `download.num_cpus` and serves CALLS_PER_WORKER calls at once."""
     import ray
@@ -193,7 +192,7 @@ def start_image_workers(fill: Fill, claim: Claim, store: Store, build_id: str, d
     actor = ray.remote(ImageWorker).options(num_cpus=download.num_cpus, max_concurrency=CALLS_PER_WORKER,
                                             label_selector=download.label_selector, scheduling_strategy="SPREAD")
     return [actor.remote(fill, claim, ShardWriter(store, build_id, download.image_format, dataset.shard_size,
-                                                  dataset.folds, dataset.fold_seed), before)
+                                                  dataset.folds, dataset.fold_seed))
             for _ in range(download.concurrency)]
 
 

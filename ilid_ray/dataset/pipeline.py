@@ -1,8 +1,8 @@
 """The build as one streaming Ray Data pipeline over the stage functions.
 
-    raw records -> [prefilter -> dedupe URL] -> extract (LLM)            (Ray Data)
-                ==> driver: Router -> image workers [postfilter -> download + resize -> dedupe image
-                    -> shards] -> Tally (rejects, counts) -> flush the image workers -> commit
+    raw records -> [prefilter -> dedupe URL] -> extract (LLM) -> postfilter        (Ray Data)
+                ==> driver: Router -> image workers [download + resize -> dedupe image -> shards]
+                    -> Tally (rejects, counts) -> flush the image workers -> commit
 
 Each stage is a plain `rows -> rows` function (testable on a list of dicts); `rows_stage` lifts it
 to a Ray Data batch function over Arrow tables in the one row schema. Rejected rows ride along to
@@ -18,7 +18,6 @@ once per group instead of once per stage. The image half runs in long-lived `Ima
 
 from __future__ import annotations
 
-import functools
 import logging
 import tempfile
 import time
@@ -35,13 +34,13 @@ from ilid_ray.config import BuildConfig, DatasetConfig, DownloadConfig, NetworkC
 from ilid_ray.dataset import dedupe, postfilter, prefilter
 from ilid_ray.dataset.builds import Build
 from ilid_ray.dataset.download import Downloader
-from ilid_ray.dataset.extract.engine import add_extraction_stage
+from ilid_ray.dataset.extract.engine import add_extraction_stage, extract_rows, make_engine
 from ilid_ray.dataset.hostgate import start_gate
 from ilid_ray.dataset.image_workers import Router, flush_image_workers, start_image_workers
 from ilid_ray.dataset.manifest import Versions
 from ilid_ray.dataset.removals import removed_sources
 from ilid_ray.dataset.stats import top_words_png
-from ilid_ray.records import OK, REJECT_SCHEMA, REJECTED, RESUMED, from_table, to_table
+from ilid_ray.records import OK, REJECT_SCHEMA, REJECTED, RESUMED, from_table, reject_table, to_table
 from ilid_ray.storage import Store
 
 log = logging.getLogger(__name__)
@@ -101,22 +100,25 @@ def read_raw(store: Store, raw_paths: list[str], dataset: DatasetConfig):
 
 
 def text_stages(ds, cfg: BuildConfig, claim: dedupe.Claim, removed: frozenset[str] = frozenset()):
-    """prefilter -> URL dedupe (one task per block) -> LLM extraction (actor pool)."""
+    """prefilter -> URL dedupe -> LLM extraction (actor pool: a model loads once per replica) ->
+    postfilter. The rules engine has no model: it runs in the filters' task, one task per block."""
     trade_names = prefilter.compile_trade_names({c.name: c.trade_names for c in cfg.catalogs})
-    ds = light_stage(ds, prefilter.prefilter_rows, dedupe.dedupe_urls, trade_names=trade_names, claim=claim,
-                     removed_sources=removed)
-    return add_extraction_stage(ds, cfg.extract)
+    first, last = (prefilter.prefilter_rows, dedupe.dedupe_urls), (postfilter.postfilter_rows,)
+    args = {"trade_names": trade_names, "claim": claim, "removed_sources": removed,
+            "min_chars": cfg.postfilter.min_field_chars}
+    if cfg.extract.engine == "rules":
+        return light_stage(ds, *first, extract_rows, *last, engine=make_engine(cfg.extract), **args)
+    ds = add_extraction_stage(light_stage(ds, *first, **args), cfg.extract)
+    return light_stage(ds, *last, **args)
 
 
 def start_download_workers(download: DownloadConfig, network: NetworkConfig, dataset: DatasetConfig, store: Store,
-                           build_id: str, claim: dedupe.Claim, opt_outs: dict | None = None, gate=None,
-                           before: tuple = ()) -> list:
+                           build_id: str, claim: dedupe.Claim, opt_outs: dict | None = None, gate=None) -> list:
     """The build's image workers, each fetching web images with its own `Downloader` (connection
     pools and threads kept for the whole build) and an equal share of each image host's
-    politeness budget; 429 pauses shared through `gate` (the build's PauseBoard). `before`: row
-    stages a worker runs on its rows first (the build's post-filter)."""
+    politeness budget; 429 pauses shared through `gate` (the build's PauseBoard)."""
     fill = Downloader(download, network, download.cpu_slots, opt_outs, gate, share=download.concurrency)
-    return start_image_workers(fill, claim, store, build_id, download, dataset, before)
+    return start_image_workers(fill, claim, store, build_id, download, dataset)
 
 
 def build_pipeline(cfg: BuildConfig, store: Store, raw_paths: list[str], claim: dedupe.Claim):
@@ -161,13 +163,12 @@ def _run_build_holding(cfg: BuildConfig, lease, *, abandon_unfinished: bool = Fa
     registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards)
     gate = start_gate(cfg.download)
     workers = start_download_workers(cfg.download, cfg.network, cfg.dataset, store, build.build_id, registry.claim,
-                                     {c.name: c.opt_outs for c in cfg.catalogs}, gate,
-                                     before=(postfilter_stage(cfg.postfilter.min_field_chars),))
+                                     {c.name: c.opt_outs for c in cfg.catalogs}, gate)
     ds = build_pipeline(cfg, store, raw_paths, registry.claim)
     names = [c.name for c in cfg.catalogs]
     return consume_and_commit(
         ds, store, build, workers, [*registry.actors, gate], crawled=crawled, started=started, crawl_s=crawl_s,
-        call_rows=cfg.dataset.block_rows,
+        call_rows=cfg.download.batch_rows,
         summary={"crawl": crawl_reports(store, build.build_id, names)},
         version={"engine": cfg.extract.engine, "opt_outs": {c.name: c.opt_outs.model_dump() for c in cfg.catalogs}})
 
@@ -231,20 +232,6 @@ class Tally:
             "per_source": {s: dict(c) for s, c in sorted(self.per_source.items())},
             "found_by": dict(sorted(self.found_by.items())),
         }
-
-
-def reject_table(rows: pa.Table, build_id: str) -> pa.Table:
-    """Rejected rows (row schema) -> reject records (records.reject_record, column-wise)."""
-    columns = {"id": "id", "url": "url", "source": "source", "stage": "reject_stage", "reason": "reject_reason",
-               "label": "label", "image_url": "image_url", "llm_raw": "llm_raw"}
-    arrays = [rows.column(columns[f.name]) if f.name in columns else pa.array([build_id] * rows.num_rows, f.type)
-              for f in REJECT_SCHEMA]
-    return pa.Table.from_arrays(arrays, schema=REJECT_SCHEMA)
-
-
-def postfilter_stage(min_chars: int):
-    """The post-filter as a row stage an image worker runs (picklable)."""
-    return functools.partial(postfilter.postfilter_rows, min_chars=min_chars)
 
 
 def consume(ds, workers: list, tally: Tally, call_rows: int) -> None:

@@ -52,30 +52,25 @@ def test_a_retried_batch_is_not_written_twice(tmp_path):
 
 def test_a_worker_fetches_claims_shards_and_returns_light_rows(tmp_path, host_factory):
     """The real Downloader against a local image host, the real KeyRegistry, the real ShardWriter:
-    the post-filter runs first, a second page with the same picture is a duplicate, the returned
-    rows carry no bytes, and the samples are in shards once the worker is flushed."""
+    a second page with the same picture is a duplicate, a row rejected earlier is left alone, the
+    returned rows carry no bytes, and the samples are in shards once the worker is flushed."""
     from ilid_ray.config import DownloadConfig, NetworkConfig
     from ilid_ray.dataset.dedupe import KeyRegistry
     from ilid_ray.dataset.download import Downloader
     from ilid_ray.dataset.image_workers import ImageWorker
-    from ilid_ray.dataset.pipeline import postfilter_stage
-    from ilid_ray.records import OK, REJECTED, from_table, to_table
+    from ilid_ray.records import OK, REJECTED, from_table, reject, to_table
 
     host = host_factory()
     store = Store(str(tmp_path))
     fill = Downloader(DownloadConfig(threads=4, image_size=32, retries=0), NetworkConfig(allow_private=["127.0.0.1/32"]))
-    worker = ImageWorker(fill, KeyRegistry().claim, ShardWriter(store, "b1", "jpg", 2, 6, 0),
-                         before=(postfilter_stage(4),))
-    rows = []
-    for i, path in enumerate(["/a.jpg", "/b.jpg", "/c.jpg"]):  # the host sends the same JPEG for every path
-        row = raw_row(f"http://shop/{i}", "acme", "hinge", ["steel"], [host.base + path], "t")
-        row.update(label_long="steel door hinge", label_short="hinge", description="a hinge for doors",
-                   material="steel", material_finish="zinc plated" if i else "x")  # too short: dropped
-        rows.append(row)
+    worker = ImageWorker(fill, KeyRegistry().claim, ShardWriter(store, "b1", "jpg", 2, 6, 0))
+    rows = [raw_row(f"http://shop/{i}", "acme", "hinge", ["steel"], [host.base + path], "t")
+            for i, path in enumerate(["/a.jpg", "/b.jpg", "/c.jpg"])]  # the host sends one JPEG for every path
+    reject(rows[2], "postfilter", "label_short too short")
     out = from_table(worker.process(to_table(rows)))
     assert [r["status"] for r in out] == [OK, REJECTED, REJECTED]
-    assert out[0]["material_finish"] is None  # the post-filter ran before the download
-    assert all("same image as sample" in r["reject_reason"] for r in out[1:])
+    assert "same image as sample" in out[1]["reject_reason"] and out[2]["reject_stage"] == "postfilter"
+    assert "/c.jpg" not in host.paths  # nothing is fetched for a rejected row
     assert all(r["image"] is None for r in out) and out[0]["image_sha256"]
     assert store.list("shards") == []  # one sample: not a full shard yet
     report = worker.flush()
@@ -83,3 +78,4 @@ def test_a_worker_fetches_claims_shards_and_returns_light_rows(tmp_path, host_fa
     assert [key for key, _, _ in iter_shard(store, rel)] == [rows[0]["id"].replace("-", "")]
     assert report["counts"] == {"rows": 3, "accepted": 1, "calls": 1}
     assert set(report["seconds"]) >= {"fill", "claim", "shard", "flush"}
+    assert report["span"][0] <= report["span"][1]

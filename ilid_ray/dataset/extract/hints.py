@@ -13,6 +13,7 @@ quality checks (`quality.py`).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Sequence
 
@@ -31,6 +32,7 @@ _SIZE_STUMP = re.compile(r"[A-Za-z]x")
 _WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # called for every word of every record; words repeat a lot
 def is_code(word: str) -> bool:
     """A part number, grade, size or unit rather than a word: digits, ALL CAPS (two letters or
     more), inner capitals ("CuZn", "AlMgSi"), a single letter that is not a word, a bare unit, or
