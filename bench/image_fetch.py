@@ -104,7 +104,7 @@ def ours(urls_file: str, out_dir: str, processes: int, threads: int, shard_size:
     blocks = [records.to_table(rows[i:i + block_rows]) for i in range(0, len(rows), block_rows)]
     ds = ray.data.from_arrow(blocks)
     tally = Tally("bench", Path(tempfile.mkdtemp(prefix="bench-rejects-")) / "rejects.parquet")
-    consume(ds, workers, tally, download.batch_rows)
+    consume(ds, workers, tally, download)
     tally.close()
     images = flush_image_workers(workers)
     ended_at = time.time()

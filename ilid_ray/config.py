@@ -167,6 +167,8 @@ class DownloadConfig(StrictModel):
     # `label_selector` picks). On nodes kept for downloads, reserve what a worker uses: cpu_slots.
     num_cpus: float = 0.0
     batch_rows: int = 64  # rows per call to an image worker (a worker serves 4 calls at once)
+    # rows the driver reads ahead while the workers are busy, to mix catalogs (image hosts) in each call
+    lookahead_rows: int = 4096
     timeout_s: float = 15.0
     deadline_s: float = 60.0  # whole fetch of one URL attempt: a trickling server can't hold a thread
     retries: int = 2

@@ -136,19 +136,44 @@ class ImageWorker:
                     "span": [round(t, 3) for t in self.span]}
 
 
+def interleave_sources(rows: pa.Table) -> pa.Table:
+    """The rows in round-robin order over their sources (a1 b1 c1 a2 b2 ...), each source's rows in
+    their order: consecutive calls then spread over the catalogs' image hosts, so each host's
+    politeness budget works in parallel instead of one host after another."""
+    seen: Counter[str] = Counter()
+    ranks = []
+    for source in rows.column("source").to_pylist():
+        ranks.append(seen[source])
+        seen[source] += 1
+    if len(seen) < 2:
+        return rows
+    order = sorted(range(rows.num_rows), key=lambda i: (ranks[i], i))
+    return rows.take(pa.array(order, type=pa.int64()))
+
+
 class Router:
-    """The driver's end of the image half. The ok rows of each block go, in calls of at most
-    `call_rows`, to the image worker with the fewest calls in flight (at most CALLS_PER_WORKER
-    each: when every worker is busy the driver waits, and Ray Data's stream upstream waits with
-    it). Rows that are not ok, and the light rows the workers return, go to `sink` (the Tally).
+    """The driver's end of the image half: ok rows go, in calls of at most `call_rows`, to the
+    image worker with the fewest calls in flight (at most CALLS_PER_WORKER each). Rows that are
+    not ok, and the light rows the workers return, go to `sink` (the Tally).
+
+    While the workers are busy the router keeps reading the stream into a pool of up to
+    `lookahead` rows, and each call takes its rows round-robin over the sources in the pool
+    (`interleave_sources`); once the pool is full it waits for a worker, and Ray Data's stream
+    upstream waits with it. When the workers are idle a call leaves as soon as rows arrive.
 
     The driver is where every row ends up anyway, so routing there adds no hop; a Ray Data task per
     block in between cost a worker process each (about a CPU-second to start) and a second trip
     through the object store."""
 
-    def __init__(self, workers: list, sink: Callable[[pa.Table], None], call_rows: int):
+    def __init__(self, workers: list, sink: Callable[[pa.Table], None], call_rows: int, lookahead: int):
         self.workers, self.sink, self.call_rows = workers, sink, max(1, call_rows)
+        self.lookahead = max(self.call_rows, lookahead)
         self.in_flight: list[list] = [[] for _ in workers]
+        self.pool: pa.Table | None = None
+
+    @property
+    def pooled(self) -> int:
+        return self.pool.num_rows if self.pool is not None else 0
 
     def run(self, batches: Iterable[pa.Table]) -> None:
         for batch in batches:
@@ -157,23 +182,35 @@ class Router:
             if rest.num_rows:
                 self.sink(rest)
             todo = batch.filter(ok)
-            for start in range(0, todo.num_rows, self.call_rows):
-                self._submit(todo.slice(start, self.call_rows))
+            if todo.num_rows:
+                self.pool = todo if self.pool is None else pa.concat_tables([self.pool, todo])
+            self._collect(block=False)
+            while self.pooled and (self._free_worker() is not None or self.pooled >= self.lookahead):
+                self._submit_from_pool()
+        while self.pooled:
+            self._submit_from_pool()
         while any(self.in_flight):
             self._collect(block=True)
 
-    def _submit(self, batch: pa.Table) -> None:
-        while min(len(calls) for calls in self.in_flight) >= CALLS_PER_WORKER:
-            self._collect(block=True)
+    def _free_worker(self) -> int | None:
         w = min(range(len(self.workers)), key=lambda i: len(self.in_flight[i]))
-        self.in_flight[w].append(self.workers[w].process.remote(batch))
-        self._collect(block=False)
+        return w if len(self.in_flight[w]) < CALLS_PER_WORKER else None
+
+    def _submit_from_pool(self) -> None:
+        while (w := self._free_worker()) is None:
+            self._collect(block=True)
+        pool = interleave_sources(self.pool)
+        call, rest = pool.slice(0, self.call_rows), pool.slice(self.call_rows)
+        self.pool = rest if rest.num_rows else None
+        self.in_flight[w].append(self.workers[w].process.remote(call))
 
     def _collect(self, block: bool) -> None:
         """Pass on the results of finished calls (with `block`, wait for at least one)."""
         import ray
 
         pending = [ref for calls in self.in_flight for ref in calls]
+        if not pending:
+            return
         ready, _ = ray.wait(pending, num_returns=1 if block else len(pending), timeout=None if block else 0,
                             fetch_local=True)
         for ref in ready:

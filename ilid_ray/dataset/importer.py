@@ -232,4 +232,4 @@ def run_import(cfg: ImportConfig, *, abandon_unfinished: bool = False):
     ds = import_pipeline(cfg, store, raw_path, registry.claim)
     return consume_and_commit(ds, store, build, workers, list(registry.actors), crawled=len(rows), started=started,
                               crawl_s=time.time() - started, summary={}, version={"engine": "import"},
-                              call_rows=cfg.download.batch_rows)
+                              download=cfg.download)

@@ -156,19 +156,24 @@ def _run_build_holding(cfg: BuildConfig, lease, *, abandon_unfinished: bool = Fa
     build.lease = lease
     log.info("build %s (%s) into %s", build.build_id, "resumed" if build.resumed else "new", store.root)
 
-    raw_paths = crawl_catalogs(cfg.catalogs, cfg.crawl, cfg.network, store, build.build_id)
-    crawled = count_rows(store, raw_paths)
-    crawl_s = time.time() - started
-
+    # the long-lived actors start while the catalogs crawl (each takes about a CPU-second to start)
     registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards)
     gate = start_gate(cfg.download)
     workers = start_download_workers(cfg.download, cfg.network, cfg.dataset, store, build.build_id, registry.claim,
                                      {c.name: c.opt_outs for c in cfg.catalogs}, gate)
+    try:
+        raw_paths = crawl_catalogs(cfg.catalogs, cfg.crawl, cfg.network, store, build.build_id)
+    except BaseException:
+        end_actors([*registry.actors, gate, *workers])
+        raise
+    crawled = count_rows(store, raw_paths)
+    crawl_s = time.time() - started
+
     ds = build_pipeline(cfg, store, raw_paths, registry.claim)
     names = [c.name for c in cfg.catalogs]
     return consume_and_commit(
         ds, store, build, workers, [*registry.actors, gate], crawled=crawled, started=started, crawl_s=crawl_s,
-        call_rows=cfg.download.batch_rows,
+        download=cfg.download,
         summary={"crawl": crawl_reports(store, build.build_id, names)},
         version={"engine": cfg.extract.engine, "opt_outs": {c.name: c.opt_outs.model_dump() for c in cfg.catalogs}})
 
@@ -234,10 +239,12 @@ class Tally:
         }
 
 
-def consume(ds, workers: list, tally: Tally, call_rows: int) -> None:
-    """Run the lazy pipeline `ds` to its end: its rows through the image workers (calls of at most
-    `call_rows` rows), every row into the tally."""
-    Router(workers, tally.add, call_rows).run(ds.iter_batches(batch_format="pyarrow", batch_size=None))
+def consume(ds, workers: list, tally: Tally, download: DownloadConfig) -> None:
+    """Run the lazy pipeline `ds` to its end: its rows through the image workers (calls of
+    `download.batch_rows`, a look-ahead of `download.lookahead_rows` to mix image hosts), every row
+    into the tally."""
+    router = Router(workers, tally.add, download.batch_rows, download.lookahead_rows)
+    router.run(ds.iter_batches(batch_format="pyarrow", batch_size=None))
 
 
 def operator_stats(ds) -> dict[str, dict]:
@@ -265,20 +272,26 @@ def operator_stats(ds) -> dict[str, dict]:
     return out
 
 
+def end_actors(actors: list) -> None:
+    import ray
+
+    for actor in actors:
+        ray.kill(actor)
+
+
 def consume_and_commit(ds, store: Store, build: Build, workers: list, helpers: list, *, crawled: int,
-                       started: float, crawl_s: float, summary: dict, version: dict, call_rows: int) -> BuildResult:
+                       started: float, crawl_s: float, summary: dict, version: dict,
+                       download: DownloadConfig) -> BuildResult:
     """Run the lazy pipeline `ds` to its end: record rejects, flush the image workers, check that
     every record is accounted for, commit a version, end the workers and the other `helpers`
     actors (key registry, host gate). Shared by every way samples enter a dataset (`ilid build`,
     `ilid dataset import`); `summary` joins the build's stats, `version` its version record. The
     stats also say where the time went: Ray Data's operators and the image workers' phases."""
-    import ray
-
     with tempfile.TemporaryDirectory(prefix="ilid-rejects-") as tmp:
         rejects_path = Path(tmp) / "rejects.parquet"
         tally = Tally(build.build_id, rejects_path)
         try:
-            consume(ds, workers, tally, call_rows)
+            consume(ds, workers, tally, download)
         finally:
             tally.close()
         images = flush_image_workers(workers)
@@ -293,8 +306,7 @@ def consume_and_commit(ds, store: Store, build: Build, workers: list, helpers: l
         prompts = sorted({p for _, p in tally.provenance if p})
         record = build.commit(pq.read_table(rejects_path), stats,
                               {**version, "models": models, "prompt_versions": prompts})
-    for actor in (*helpers, *workers):
-        ray.kill(actor)
+    end_actors([*helpers, *workers])
     manifest = Versions(store).manifest(record["version"])
     store.put_bytes(top_words_png(manifest), f"stats/{record['version']}-top-words.png")
     return BuildResult(store.root, build.build_id, record["version"], record, record["shards_added"])

@@ -79,3 +79,17 @@ def test_a_worker_fetches_claims_shards_and_returns_light_rows(tmp_path, host_fa
     assert report["counts"] == {"rows": 3, "accepted": 1, "calls": 1}
     assert set(report["seconds"]) >= {"fill", "claim", "shard", "flush"}
     assert report["span"][0] <= report["span"][1]
+
+
+def test_calls_take_rows_round_robin_over_the_sources():
+    """Consecutive calls spread over the catalogs (so over their image hosts' politeness budgets)."""
+    import pyarrow as pa
+
+    from ilid_ray.dataset.image_workers import interleave_sources
+
+    rows = pa.table({"source": ["a", "a", "a", "b", "b", "c"], "n": [1, 2, 3, 1, 2, 1]})
+    out = interleave_sources(rows)
+    assert list(zip(out.column("source").to_pylist(), out.column("n").to_pylist())) == [
+        ("a", 1), ("b", 1), ("c", 1), ("a", 2), ("b", 2), ("a", 3)]
+    single = pa.table({"source": ["a", "a"], "n": [2, 1]})
+    assert interleave_sources(single).equals(single)
