@@ -30,21 +30,39 @@ def _mb(side: dict, key: str = "peak_tree_pss_mb") -> str:
 
 def dataset_build(r: dict) -> str:
     ray, ref, ratio = r.get("ray", {}), r.get("reference", {}), r.get("ratios", {})
+    overrides = r.get("ray_overrides") or []
     return (f"{r.get('products')} products: ilid-ray {_num(ray.get('records_per_s'), 2)} records/s vs "
             f"reference {_num(ref.get('records_per_s'), 2)} (**x{_num(ratio.get('end_to_end_speedup'), 2)}** "
             f"end to end; crawl x{_num(ratio.get('crawl_speedup'), 2)}, after the crawl "
-            f"x{_num(ratio.get('after_crawl_speedup'), 2)}); peak tree PSS {_mb(ray)} MB vs {_mb(ref)} MB")
+            f"x{_num(ratio.get('after_crawl_speedup'), 2)}); peak tree PSS {_mb(ray)} MB vs {_mb(ref)} MB"
+            + (f"; ilid-ray with {', '.join(overrides)}" if overrides else ""))
 
 
 def image_fetch(r: dict) -> str:
-    ours, theirs, floor = r.get("ilid_ray", {}), r.get("img2dataset", {}), r.get("floor_single_core", {})
+    ours, theirs, plain = r.get("ilid_ray", {}), r.get("img2dataset", {}), r.get("plain", {})
+    floor = r.get("floor_single_core", {})
     return (f"{r.get('images')} images: ilid-ray {_num(ours.get('images_per_s'))} img/s vs img2dataset "
-            f"{_num(theirs.get('images_per_s'))} img/s "
-            f"(**x{_num(r.get('ratio_images_per_s_ours_vs_img2dataset'), 2)}**; with start-up "
-            f"x{_num(r.get('ratio_incl_startup'), 2)}); floor, 1 core, decode+resize: PIL draft "
-            f"{_num(floor.get('pil_draft_per_cpu_s'))}/s, OpenCV {_num(floor.get('opencv_area_per_cpu_s'))}/s "
-            f"(+ JPEG encode: {_num(floor.get('pil_draft_encode_per_cpu_s'))}/s, "
-            f"{_num(floor.get('opencv_area_encode_per_cpu_s'))}/s)")
+            f"{_num(theirs.get('images_per_s'))} img/s (**x{_num(r.get('ratio_images_per_s_ours_vs_img2dataset'), 2)}**; "
+            f"with start-up x{_num(r.get('ratio_incl_startup'), 2)}); the same code in one process "
+            f"{_num(plain.get('images_per_s'))} img/s (ilid-ray **x{_num(r.get('ratio_images_per_s_ours_vs_plain'), 2)}**); "
+            f"floor, 1 core, decode+resize+encode: ilid-ray {_num(floor.get('ilid_ray_per_cpu_s'))}/s, "
+            f"OpenCV {_num(floor.get('opencv_area_per_cpu_s'))}/s")
+
+
+def decode_paths(r: dict) -> str:
+    parts = [f"{name} {_num(c.get('full_per_cpu_s', {}).get('all', {}).get('best'))}/s "
+             f"(x{_num(c.get('full_vs_opencv_full_area'), 2)})" for name, c in r.get("candidates", {}).items()]
+    return (f"{r.get('images')} images ({', '.join(f'{n} {k}' for k, n in (r.get('formats') or {}).items())}), "
+            "decode + resize + q95 encode per CPU-second: " + "; ".join(parts))
+
+
+def registry_claims(r: dict) -> str:
+    parts = []
+    for run in r.get("runs", []):
+        parts.append(f"{run.get('shards')} shard(s) {_num(run.get('batch_64', {}).get('sequential', {}).get('keys_per_s'), 0)}"
+                     f" keys/s in batches of 64 ({_num(run.get('batch_64', {}).get('concurrent', {}).get('keys_per_s'), 0)}"
+                     f" with 4 clients), RSS {_num(run.get('rss_after_preload_mb', {}).get('sum'), 0)} MB")
+    return f"{_num(r.get('known'), 0)} known keys: " + "; ".join(parts)
 
 
 def memory_build(r: dict) -> str:
@@ -131,8 +149,16 @@ BENCHES = (
     Bench("dataset_build", "Dataset build, end to end",
           "the ILID reference scripts' method (bench/reference_pipeline.py)", "python bench/dataset_build.py",
           dataset_build),
-    Bench("image_fetch", "Image fetch + resize + shard", "img2dataset 1.47.0; single-core decode+resize floor",
+    Bench("dataset_build-10k", "Dataset build, end to end, 10,000 products",
+          "the ILID reference scripts' method (bench/reference_pipeline.py)",
+          "python bench/dataset_build.py --products 10000 --tag 10k", dataset_build),
+    Bench("image_fetch", "Image fetch + resize + shard",
+          "img2dataset 1.47.0; the same code in one plain process; single-core floor",
           "python bench/image_fetch.py", image_fetch),
+    Bench("decode_paths", "Image decode + resize + encode paths, one core", "img2dataset's OpenCV path",
+          "python bench/decode_paths.py", decode_paths),
+    Bench("registry_claims", "Key registry (URL / image-hash dedupe) at 1M known keys", "one registry actor",
+          "python bench/registry_claims.py", registry_claims),
     Bench("memory_build", "Memory, 100k-record build (no images)", "the reference's whole-JSON-in-memory steps",
           "python bench/memory_build.py", memory_build),
     Bench("extract_engines", "LLM extraction engines", "the paper's one-item-at-a-time generate",
