@@ -45,8 +45,8 @@ class ShardWriter:
     """Buffers accepted rows (with image bytes) and writes them as shards of `shard_size`.
 
     Thread-safe: rows are taken under a lock, full shards are written outside it, so one batch's
-    shard upload does not hold up the batches arriving beside it. Rows seen before (a retried
-    batch) are dropped, so no sample is written twice.
+    shard upload does not hold up the batches arriving beside it. (A row reaches it once: the key
+    registry lets one row per id and per image through.)
     """
 
     def __init__(self, store: Store, build_id: str, image_format: str, shard_size: int, folds: int,
@@ -54,22 +54,18 @@ class ShardWriter:
         self.store, self.build_id, self.image_format = store, build_id, image_format
         self.shard_size, self.folds, self.fold_seed = shard_size, folds, fold_seed
         self.buffer: list[dict[str, Any]] = []
-        self.seen: set[str] = set()
         self._lock = threading.Lock()
 
-    def add(self, rows: list[dict[str, Any]]) -> int:
-        """Take rows; publish every full shard. Returns how many rows were new to this writer."""
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Take rows; publish every full shard."""
         with self._lock:
-            fresh = [r for r in rows if r["id"] not in self.seen]
-            self.seen.update(r["id"] for r in fresh)
-            self.buffer.extend(fresh)
+            self.buffer.extend(rows)
             full = []
             while len(self.buffer) >= self.shard_size:
                 full.append(self.buffer[:self.shard_size])
                 del self.buffer[:self.shard_size]
         for shard in full:
             self._write(shard)
-        return len(fresh)
 
     def __getstate__(self) -> dict[str, Any]:  # the driver builds it, the worker's process runs it
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}

@@ -279,14 +279,8 @@ def end_actors(actors: list) -> None:
         ray.kill(actor)
 
 
-def consume_and_commit(ds, store: Store, build: Build, workers: list, helpers: list, *, crawled: int,
-                       started: float, crawl_s: float, summary: dict, version: dict,
-                       download: DownloadConfig) -> BuildResult:
-    """Run the lazy pipeline `ds` to its end: record rejects, flush the image workers, check that
-    every record is accounted for, commit a version, end the workers and the other `helpers`
-    actors (key registry, host gate). Shared by every way samples enter a dataset (`ilid build`,
-    `ilid dataset import`); `summary` joins the build's stats, `version` its version record. The
-    stats also say where the time went: Ray Data's operators and the image workers' phases."""
+def _consume_commit(ds, build: Build, workers: list, *, crawled: int, started: float, crawl_s: float,
+                    summary: dict, version: dict, download: DownloadConfig) -> dict:
     with tempfile.TemporaryDirectory(prefix="ilid-rejects-") as tmp:
         rejects_path = Path(tmp) / "rejects.parquet"
         tally = Tally(build.build_id, rejects_path)
@@ -304,9 +298,23 @@ def consume_and_commit(ds, store: Store, build: Build, workers: list, helpers: l
         }
         models = sorted({m for m, _ in tally.provenance if m})
         prompts = sorted({p for _, p in tally.provenance if p})
-        record = build.commit(pq.read_table(rejects_path), stats,
-                              {**version, "models": models, "prompt_versions": prompts})
-    end_actors([*helpers, *workers])
+        return build.commit(pq.read_table(rejects_path), stats,
+                            {**version, "models": models, "prompt_versions": prompts})
+
+
+def consume_and_commit(ds, store: Store, build: Build, workers: list, helpers: list, *, crawled: int,
+                       started: float, crawl_s: float, summary: dict, version: dict,
+                       download: DownloadConfig) -> BuildResult:
+    """Run the lazy pipeline `ds` to its end: record rejects, flush the image workers, check that
+    every record is accounted for, commit a version, end the workers and the other `helpers`
+    actors (key registry, host gate). Shared by every way samples enter a dataset (`ilid build`,
+    `ilid dataset import`); `summary` joins the build's stats, `version` its version record. The
+    stats also say where the time went: Ray Data's operators and the image workers' phases."""
+    try:
+        record = _consume_commit(ds, build, workers, crawled=crawled, started=started, crawl_s=crawl_s,
+                                 summary=summary, version=version, download=download)
+    finally:  # also when the stream fails: no actor of the build outlives it
+        end_actors([*helpers, *workers])
     manifest = Versions(store).manifest(record["version"])
     store.put_bytes(top_words_png(manifest), f"stats/{record['version']}-top-words.png")
     return BuildResult(store.root, build.build_id, record["version"], record, record["shards_added"])

@@ -20,7 +20,7 @@ import yaml
 from click.testing import CliRunner
 from PIL import Image
 
-from ilid_ray.config import BuildConfig
+from ilid_ray.config import BuildConfig, OptOutSwitches
 from ilid_ray.dataset.commands import dataset as dataset_cli
 from ilid_ray.dataset.manifest import Versions, read_parquet
 from ilid_ray.dataset.pipeline import run_build
@@ -80,6 +80,17 @@ def test_every_crawled_record_is_a_sample_or_a_reject_with_its_reason(fixture_bu
             assert expected_reason in rejected[url]["reason"], (kind, rejected[url]["reason"])
     stats = result.record["stats"]
     assert stats["crawled"] == stats["accepted"] + stats["rejected"] == len(accepted) + len(rejects)
+
+
+def test_the_version_records_the_opt_outs_and_where_the_time_went(fixture_build):
+    _, catalogs, _, result = fixture_build
+    assert result.record["opt_outs"] == {c.name: OptOutSwitches().model_dump() for c in catalogs}
+    profile = result.record["stats"]["profile"]
+    workers = profile["image_workers"]
+    assert len(workers) == 2  # download.concurrency
+    assert sum(w["counts"].get("accepted", 0) for w in workers) == result.record["stats"]["accepted"]
+    assert all(w["seconds"]["flush"] >= 0 for w in workers)
+    assert any("prefilter_rows" in name for name in profile["operators"])
 
 
 def test_private_address_and_disallowed_pages_are_never_requested(fixture_build):
