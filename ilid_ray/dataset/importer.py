@@ -2,7 +2,7 @@
 
     folder class_name/*.jpg  or  table path,label[,...]  -> records (label_short = cleaned class name)
         -> stratified folds (driver) -> raw/<build>/<source>.parquet
-        -> dedupe path -> read + normalise image (the build's codec) -> dedupe image -> shard writers
+        -> dedupe path -> image workers: read + normalise image (the build's codec) -> dedupe image -> shards
         ==> the build's accounting and commit: a new version, rejects with stage and reason
 
 A sample's id is the uuid5 of `import://<source>/<path relative to the folder or table>`, so
