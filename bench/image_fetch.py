@@ -15,7 +15,7 @@ WebDataset tars of 512x512 JPEGs (quality 95), the long side scaled to 512 and t
   decode slot each, the build's key registry and host gate) and the light rows to the driver's
   `Tally`, then `flush_image_workers`; on a private local Ray instance started before the clock,
   Ray Data's executor too (their start-up is reported apart, `ray_init_s`).
-- plain: the same `Downloader` and `ShardWriter` classes in one process without Ray
+- plain: the same `Downloader` (`download_rows`) and `ShardWriter` in one process without Ray
   (`--processes x --threads` fetch threads, one decode slot per core): the speed of the code itself.
 
 Politeness: img2dataset has none; for the same work the ilid-ray sides run with the per-host
@@ -120,7 +120,7 @@ def ours(urls_file: str, out_dir: str, processes: int, threads: int, shard_size:
 
 def plain(urls_file: str, out_dir: str, processes: int, threads: int, shard_size: int, block_rows: int) -> None:
     from ilid_ray import records
-    from ilid_ray.dataset.download import Downloader, available_cpus
+    from ilid_ray.dataset.download import download_rows
     from ilid_ray.dataset.image_workers import ShardWriter
     from ilid_ray.storage import Store
 
@@ -128,12 +128,10 @@ def plain(urls_file: str, out_dir: str, processes: int, threads: int, shard_size
     download = download.model_copy(update={"threads": processes * threads})
     rows = url_rows(urls_file)
     started = time.perf_counter()
-    downloader = Downloader(download, network, cpu_slots=available_cpus())
     writer = ShardWriter(Store(out_dir), "bench", "jpg", shard_size, dataset.folds, dataset.fold_seed)
-    rows = downloader(rows)
+    rows = download_rows(rows, download, network)  # one Downloader, a decode slot per core
     writer.add([r for r in rows if records.is_ok(r)])
     writer.flush()
-    downloader.close()
     print(json.dumps({"work_s": round(time.perf_counter() - started, 2),
                       "ok": sum(records.is_ok(r) for r in rows)}), flush=True)
 
