@@ -96,7 +96,7 @@ def ours(urls_file: str, out_dir: str, processes: int, threads: int, shard_size:
     rows = url_rows(urls_file)
     store = Store(out_dir)
     registry = dedupe.start_registry(None, dataset.registry_shards)
-    gate = start_gate(download)
+    gate = start_gate()
     workers = start_download_workers(download, network, dataset, store, "bench", registry.claim, gate=gate)
     ray.get([w.__ray_ready__.remote() for w in workers])  # started before the clock, like Ray itself
 

@@ -82,7 +82,7 @@ def split_keys(keys: Sequence[str], owners: Sequence[str], shards: int,
     """A batch's claims by shard: shard -> (positions in the batch, its keys, their owners), keys in
     batch order (so a key twice in one batch reaches its shard twice, in order). Only shards with keys."""
     parts: dict[int, tuple[list[int], list[str], list[str]]] = {}
-    routes = [int.from_bytes(blake2b(k.encode(), digest_size=8).digest(), "big") % shards for k in keys]
+    routes = [shard_of(k, shards) for k in keys]
     for i, (shard, key, owner) in enumerate(zip(routes, keys, owners)):
         part = parts.get(shard)
         if part is None:

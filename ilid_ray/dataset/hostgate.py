@@ -93,7 +93,7 @@ class PauseBoard:
         return dict(self._until)
 
 
-def start_gate(cfg) -> Any:
+def start_gate() -> Any:
     """The build's shared PauseBoard actor (needs Ray)."""
     import ray
 

@@ -158,7 +158,7 @@ def _run_build_holding(cfg: BuildConfig, lease, *, abandon_unfinished: bool = Fa
 
     # the long-lived actors start while the catalogs crawl (each takes about a CPU-second to start)
     registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards)
-    gate = start_gate(cfg.download)
+    gate = start_gate()
     workers = start_download_workers(cfg.download, cfg.network, cfg.dataset, store, build.build_id, registry.claim,
                                      {c.name: c.opt_outs for c in cfg.catalogs}, gate)
     try:

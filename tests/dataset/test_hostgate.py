@@ -75,7 +75,7 @@ def test_workers_of_a_build_share_each_host_budget_and_its_pauses(ray_local, hos
     cfg = DownloadConfig(threads=6, timeout_s=5.0, retries=0, image_size=32, concurrency=2,
                          per_host_concurrency=2, per_host_rate=0, host_wait_s=2.0)
     network = NetworkConfig(allow_private=["127.0.0.1/32"])
-    board = start_gate(cfg)
+    board = start_gate()
 
     def rows(tag: str, paths: list[str]) -> list[dict]:
         return [records.raw_row(f"https://shop.example/p/{tag}-{i}", "s", "l", ["d"], [f"{host.base}{p}"], "t")
