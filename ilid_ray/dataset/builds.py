@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from ilid_ray.dataset import removals
-from ilid_ray.dataset.dedupe import IN_BUILD, IN_DATASET, REMOVED
+from ilid_ray.dataset.dedupe import IN_BUILD, IN_DATASET, REMOVED, STAGE
 from ilid_ray.dataset.manifest import (LATEST, Versions, read_json, read_parquet, version_name, write_json,
                                        write_parquet)
 from ilid_ray.records import MANIFEST_SCHEMA, REJECT_SCHEMA, conform
@@ -123,12 +123,15 @@ class Build:
         previous = versions.manifest()
         fragments = self.fragments()
         self._delete_orphan_shards(set(fragments.column("shard").to_pylist()))
-        added = removals.without_removed(_new_samples(previous, fragments), self.store)
+        added, displaced = _new_samples(previous, fragments)
+        added = removals.without_removed(added, self.store)
+        self._drop_displaced(displaced, added)
         manifest = pa.concat_tables([previous.cast(MANIFEST_SCHEMA), added])
         number = (versions.latest() or 0) + 1
         name = version_name(number)
 
-        rejects = _unique_rejects(rejects.cast(REJECT_SCHEMA))
+        rejects = _unique_rejects(pa.concat_tables([rejects.cast(REJECT_SCHEMA), _displaced_rejects(displaced)]))
+        stats = _count_displaced(stats, displaced.num_rows)
         write_parquet(self.store, rejects, f"rejects/{self.build_id}.parquet")
         write_parquet(self.store, manifest, f"manifest/{name}.parquet")
         per_stage: dict[str, int] = {}
@@ -148,6 +151,13 @@ class Build:
         _mark(self.store, self.record, status="committed", version=name, committed_at=now_iso())
         return record
 
+    def _drop_displaced(self, displaced: pa.Table, added: pa.Table) -> None:
+        """Rewrite this build's shards that hold a displaced sample without it (atomically, each
+        shard alone: a crash here leaves old or new shards, and the next commit drops the same
+        samples again), so the shards still hold exactly the manifest."""
+        for shard in sorted(set(displaced.column("shard").to_pylist())):
+            keep = {k for s, k in zip(added.column("shard").to_pylist(), added.column("key").to_pylist()) if s == shard}
+            removals.copy_shard_keeping(self.store, shard, keep, self.store)
 
     def _delete_orphan_shards(self, finished: set[str]) -> None:
         """A shard without a fragment was cut off before its fragment was written; its samples were
@@ -166,18 +176,46 @@ def _mark(store: Store, record: dict[str, Any], **changes: Any) -> None:
     write_json(store, record, f"builds/{record['build_id']}.json")
 
 
-def _new_samples(previous: pa.Table, fragments: pa.Table) -> pa.Table:
-    """Fragment rows whose id and image are not in the previous manifest nor earlier in the build."""
+def _new_samples(previous: pa.Table, fragments: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The fragment rows whose id and image are not in the previous manifest, one per id and per
+    image, and those displaced by a smaller sample id with the same image (with `winner`: its id).
+    Decided on the sorted ids, so the same fragments give the same samples in any order."""
     seen_ids = set(previous.column("id").to_pylist())
     seen_hashes = set(previous.column("image_sha256").to_pylist())
-    fragments = fragments.sort_by([("shard", "ascending"), ("key", "ascending")])
-    keep = []
-    for sid, digest in zip(fragments.column("id").to_pylist(), fragments.column("image_sha256").to_pylist()):
+    fragments = fragments.sort_by([("id", "ascending"), ("shard", "ascending"), ("key", "ascending")])
+    winner_of: dict[str, str] = {}
+    keep, lost, winners = [], [], []
+    for i, (sid, digest) in enumerate(zip(fragments.column("id").to_pylist(),
+                                          fragments.column("image_sha256").to_pylist())):
         fresh = sid not in seen_ids and digest not in seen_hashes
         keep.append(fresh)
+        if fresh:
+            winner_of[digest] = sid
+        elif sid not in seen_ids and digest in winner_of:
+            lost.append(i)
+            winners.append(winner_of[digest])
         seen_ids.add(sid)
         seen_hashes.add(digest)
-    return fragments.filter(pa.array(keep, type=pa.bool_())).cast(MANIFEST_SCHEMA)
+    added = fragments.filter(pa.array(keep, type=pa.bool_())).sort_by([("shard", "ascending"), ("key", "ascending")])
+    displaced = fragments.take(pa.array(lost, type=pa.int64())).append_column("winner", pa.array(winners, pa.string()))
+    return added.cast(MANIFEST_SCHEMA), displaced
+
+
+def _displaced_rejects(displaced: pa.Table) -> pa.Table:
+    rows = [{"id": r["id"], "url": r["url"], "source": r["source"], "stage": STAGE, "label": r["label_short"],
+             "reason": f"same image as sample {r['winner']} in this build (the smaller sample id is kept)",
+             "image_url": r["image_url"], "llm_raw": None, "build_id": r["build_id"]} for r in displaced.to_pylist()]
+    return pa.Table.from_pylist(rows, schema=REJECT_SCHEMA)
+
+
+def _count_displaced(stats: dict[str, Any], n: int) -> dict[str, Any]:
+    """The stream counted displaced samples as accepted; the version counts them as dedupe rejects."""
+    if not n or "accepted" not in stats:
+        return stats
+    per_stage = dict(stats.get("rejected_per_stage", {}))
+    per_stage[STAGE] = per_stage.get(STAGE, 0) + n
+    return {**stats, "accepted": stats["accepted"] - n, "rejected": stats.get("rejected", 0) + n,
+            "displaced": n, "rejected_per_stage": per_stage}
 
 
 def _unique_rejects(rejects: pa.Table) -> pa.Table:

@@ -2,8 +2,12 @@
 
 The key registry knows every id and image hash that is already in the dataset, and those written by
 an interrupted attempt of the current build. Workers claim keys for their rows; the first claimant
-wins. Claims are idempotent per owner, so a task that Ray retries re-claims its own keys instead of
-rejecting its own rows as duplicates.
+wins, except for images: the same picture behind several pages goes to the smallest sample id
+(the uuid5 of its page URL), whatever order the pages arrive in, so a build is a function of its
+inputs (also across a resume). A smaller claimant displaces this build's holder; the displaced
+sample may already be in a shard, and the commit drops it (`Build.commit`). Claims are idempotent per
+owner, so a task that Ray retries re-claims its own keys instead of rejecting its own rows as
+duplicates.
 
 In a build the registry is `shards` `KeyRegistry` Ray actors (`start_registry`): a key lives on the
 shard its stable hash (`shard_of`, blake2b) names, so growth past 10^7 keys does not funnel through
@@ -25,6 +29,9 @@ IN_DATASET = "in dataset"
 IN_BUILD = "written by an interrupted attempt of this build"
 TAKEN = "taken in this build"
 REMOVED = "removed"  # taken down by `ilid dataset remove` (removals.py): never added again
+
+RANKED = frozenset({"sha256"})  # namespaces whose keys go to the smallest owner, not the first
+DISPLACEABLE = (TAKEN, IN_BUILD)  # holders a smaller claimant may displace (published ones stay)
 
 Claim = Callable[[str, list[str], list[str]], list[tuple[str, str] | None]]
 
@@ -48,13 +55,20 @@ class KeyRegistry:
         return added
 
     def claim(self, namespace: str, keys: list[str], owners: list[str]) -> list[tuple[str, str] | None]:
-        """For each key: None if this owner holds it now, else (origin, owner) of who had it."""
+        """For each key: None if this owner holds it now, else (origin, owner) of who holds it. In a
+        RANKED namespace a smaller owner takes a key over from this build's holder; a holder
+        displaced within the same call is told so (its row is never written)."""
         table = self._keys.setdefault(namespace, {})
+        ranked = namespace in RANKED
         out: list[tuple[str, str] | None] = []
+        won_here: dict[str, int] = {}  # key -> position of this call's current holder
         for key, owner in zip(keys, owners):
             held = table.get(key)
-            if held is None:
+            if held is None or (ranked and held[0] in DISPLACEABLE and owner < held[1]):
                 table[key] = (TAKEN, owner)
+                if key in won_here:
+                    out[won_here[key]] = table[key]
+                won_here[key] = len(out)
                 out.append(None)
             elif held == (TAKEN, owner):
                 out.append(None)
@@ -205,7 +219,9 @@ def dedupe_urls(rows: list[dict[str, Any]], claim: Claim,
 
 
 def dedupe_images(rows: list[dict[str, Any]], claim: Claim) -> list[dict[str, Any]]:
-    """One sample per image: the same picture behind two pages is kept once."""
+    """One sample per image: the same picture behind two pages is kept once, under the smaller
+    sample id (a row that loses here was claimed after a smaller one; one that wins may displace a
+    larger one already written, which the commit then drops)."""
     todo = [r for r in rows if is_ok(r) and r.get("image_sha256")]
     if not todo:
         return rows

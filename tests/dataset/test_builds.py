@@ -5,7 +5,7 @@ import pytest
 
 from ilid_ray.dataset.builds import Build, BuildConflict
 from ilid_ray.dataset.dedupe import IN_BUILD, IN_DATASET
-from ilid_ray.dataset.manifest import LATEST, Versions, diff, export_version, write_parquet
+from ilid_ray.dataset.manifest import LATEST, Versions, diff, export_version, read_parquet, write_parquet
 from ilid_ray.records import MANIFEST_SCHEMA, REJECT_SCHEMA, record_id
 from ilid_ray.storage import Store
 
@@ -119,3 +119,56 @@ def test_commit_removes_shards_cut_off_before_their_fragment(tmp_path):
     record = build.commit(no_rejects(), {}, {})
     assert store.list(f"shards/{build.build_id}") == [f"shards/{build.build_id}/s1.tar"]
     assert record["shards_added"] == [f"shards/{build.build_id}/s1.tar"]
+
+
+def add_tar_fragment(store, build, name, samples):
+    """A fragment whose shard is a real tar holding each sample's `.jpg` and `.json` members."""
+    import io
+    import tarfile
+
+    shard = f"shards/{build.build_id}/{name}.tar"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for s in samples:
+            for ext, data in (("jpg", s["image_sha256"].encode()), ("json", s["url"].encode())):
+                info = tarfile.TarInfo(f"{s['key']}.{ext}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    store.put_bytes(buffer.getvalue(), shard)
+    rows = [dict(s, shard=shard, build_id=build.build_id) for s in samples]
+    write_parquet(store, pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA), f"fragments/{build.build_id}/{name}.parquet")
+
+
+def shard_keys(store, rel):
+    import tarfile
+
+    with store.open_read(rel) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        return sorted({m.name.partition(".")[0] for m in tar})
+
+
+@pytest.mark.parametrize("swap", [False, True])
+def test_a_picture_written_twice_is_kept_under_the_smaller_id(tmp_path, swap):
+    """Two workers each let through a page with the same picture (the smaller id displaced the other
+    after it was written): the commit keeps the smaller id whichever shard holds which, lists the
+    other as a dedupe reject, and rewrites its shard without it."""
+    store = Store(str(tmp_path / "ds"))
+    build = Build.start(store, ["a"])
+    one, two = sorted([sample("http://a/1", "same", ""), sample("http://a/2", "same", "")], key=lambda s: s["id"])
+    other = sample("http://a/3", "h3", "")
+    first, second = ([two, other], [one]) if swap else ([one, other], [two])
+    add_tar_fragment(store, build, "s1", first)
+    add_tar_fragment(store, build, "s2", second)
+    stats = {"accepted": 3, "rejected": 0, "rejected_per_stage": {}}
+    record = build.commit(no_rejects(), stats, {})
+    manifest = Versions(store).manifest()
+    assert sorted(manifest.column("id").to_pylist()) == sorted([one["id"], other["id"]])
+    rejects = read_parquet(store, f"rejects/{build.build_id}.parquet").to_pylist()
+    assert [(r["id"], r["stage"]) for r in rejects] == [(two["id"], "dedupe")]
+    assert one["id"] in rejects[0]["reason"]
+    assert record["stats"]["accepted"] == 2 and record["stats"]["displaced"] == 1
+    assert record["rejected_per_stage"] == {"dedupe": 1} == record["stats"]["rejected_per_stage"]
+    by_shard = {}
+    for row in manifest.to_pylist():
+        by_shard.setdefault(row["shard"], []).append(row["key"])
+    for rel in store.list(f"shards/{build.build_id}"):
+        assert shard_keys(store, rel) == sorted(by_shard.get(rel, []))

@@ -42,9 +42,24 @@ def test_claims_are_idempotent_for_the_same_owner():
 def test_same_image_behind_two_pages_is_kept_once():
     reg = KeyRegistry({"sha256": [("old", IN_DATASET, "some-id")]})
     out = dedupe_images([row("http://s/a", "h"), row("http://s/b", "h"), row("http://s/c", "old")], reg.claim)
-    assert [r["status"] for r in out] == [OK, REJECTED, REJECTED]
-    assert out[1]["reject_reason"] == f"same image as sample {out[0]['id']} in this build"
+    kept, dropped = sorted((0, 1), key=lambda i: out[i]["id"])  # the smaller id, in one call too
+    assert [out[i]["status"] for i in (kept, dropped, 2)] == [OK, REJECTED, REJECTED]
+    assert out[dropped]["reject_reason"] == f"same image as sample {out[kept]['id']} in this build"
     assert out[2]["reject_reason"] == "same image as sample some-id in the dataset"
+
+
+def test_the_same_image_goes_to_the_smallest_sample_id_in_any_order():
+    """Which page keeps a shared picture is a function of the pages, not of their arrival order."""
+    urls = ["http://s/a", "http://s/b", "http://s/c", "http://s/d"]
+    smallest = min(row(u)["id"] for u in urls)
+    for order in (urls, urls[::-1], urls[1:] + urls[:1]):
+        reg = KeyRegistry()
+        holders = []
+        for url in order:  # one row per call, as pages reach the image workers
+            if dedupe_images([row(url, "h")], reg.claim)[0]["status"] == OK:
+                holders.append(row(url)["id"])
+        assert holders[-1] == smallest  # the last page let through holds it; earlier ones are displaced
+        assert holders == sorted(holders, reverse=True)
 
 
 # --------------------------------------------------------------------------- sharded registry
@@ -109,12 +124,16 @@ def sharded_in_process(preload, shards):
 
 PRELOAD = {"id": [("gone", REMOVED, "gone"), ("old", IN_DATASET, "old"), ("adopted", IN_BUILD, "adopted"),
                   ("gone", IN_DATASET, "gone")],  # a takedown outranks a later entry of the same key
-           "sha256": [("h-gone", REMOVED, "x"), ("h-old", IN_DATASET, "old")]}
+           "sha256": [("h-gone", REMOVED, "x"), ("h-old", IN_DATASET, "old"), ("h-adopted", IN_BUILD, "m")]}
 CLAIMS = [  # (namespace, keys, owners)
     ("id", ["a", "b", "a", "old", "adopted", "gone", "c"], ["r1", "r2", "r3", "r4", "r5", "r6", "r7"]),
     ("id", ["a", "b", "d"], ["r1", "other", "r8"]),  # re-claim by the same owner; a second claimant
     ("sha256", ["h1", "h-old", "h1", "h-gone", "h2"], ["a", "b", "c", "d", "e"]),
     ("sha256", ["h1", "h2", "h3"], ["a", "x", "f"]),
+    # images go to the smallest owner: b displaces e (this build's) and k the adopted m; published
+    # and taken-down images stay with their holder
+    ("sha256", ["h2", "h-adopted", "h-old", "h-gone", "h2", "h-adopted"], ["b", "k", "a", "a", "e", "m"]),
+    ("sha256", ["h9", "h8", "h9"], ["y", "q", "c"]),  # c displaces y of the same call: y is told
     ("new-namespace", ["a"], ["z"]),
 ]
 EXPECTED = [
@@ -122,6 +141,8 @@ EXPECTED = [
     [None, (TAKEN, "r2"), None],
     [None, (IN_DATASET, "old"), (TAKEN, "a"), (REMOVED, "x"), None],
     [None, (TAKEN, "e"), None],
+    [None, None, (IN_DATASET, "old"), (REMOVED, "x"), (TAKEN, "b"), (TAKEN, "k")],
+    [(TAKEN, "c"), None, None],
     [None],
 ]
 

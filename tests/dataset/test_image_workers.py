@@ -41,8 +41,8 @@ def test_writer_publishes_full_shards_and_flushes_the_rest(tmp_path):
 
 def test_a_worker_fetches_claims_shards_and_returns_light_rows(tmp_path, host_factory):
     """The real Downloader against a local image host, the real KeyRegistry, the real ShardWriter:
-    a second page with the same picture is a duplicate, a row rejected earlier is left alone, the
-    returned rows carry no bytes, and the samples are in shards once the worker is flushed."""
+    of two pages with the same picture the smaller sample id is kept, a row rejected earlier is left
+    alone, the returned rows carry no bytes, and the samples are in shards once the worker is flushed."""
     from ilid_ray.config import DownloadConfig, NetworkConfig
     from ilid_ray.dataset.dedupe import KeyRegistry
     from ilid_ray.dataset.download import Downloader
@@ -57,14 +57,16 @@ def test_a_worker_fetches_claims_shards_and_returns_light_rows(tmp_path, host_fa
             for i, path in enumerate(["/a.jpg", "/b.jpg", "/c.jpg"])]  # the host sends one JPEG for every path
     reject(rows[2], "postfilter", "label_short too short")
     out = from_table(worker.process(to_table(rows)))
-    assert [r["status"] for r in out] == [OK, REJECTED, REJECTED]
-    assert "same image as sample" in out[1]["reject_reason"] and out[2]["reject_stage"] == "postfilter"
+    kept, dropped = sorted((0, 1), key=lambda i: rows[i]["id"])
+    assert [out[i]["status"] for i in (kept, dropped, 2)] == [OK, REJECTED, REJECTED]
+    assert out[dropped]["reject_reason"] == f"same image as sample {rows[kept]['id']} in this build"
+    assert out[2]["reject_stage"] == "postfilter"
     assert "/c.jpg" not in host.paths  # nothing is fetched for a rejected row
-    assert all(r["image"] is None for r in out) and out[0]["image_sha256"]
+    assert all(r["image"] is None for r in out) and out[kept]["image_sha256"]
     assert store.list("shards") == []  # one sample: not a full shard yet
     report = worker.flush()
     (rel,) = store.list("shards")
-    assert [key for key, _, _ in iter_shard(store, rel)] == [rows[0]["id"].replace("-", "")]
+    assert [key for key, _, _ in iter_shard(store, rel)] == [rows[kept]["id"].replace("-", "")]
     assert report["counts"] == {"rows": 3, "accepted": 1, "calls": 1}
     assert set(report["seconds"]) >= {"fill", "claim", "shard", "flush"}
     assert report["span"][0] <= report["span"][1]
