@@ -110,12 +110,46 @@ def feature_cache(r: dict) -> str:
             f"{_num(r.get('break_even_epochs'), 1)} epochs")
 
 
+def train_variants(r: dict) -> str:
+    summary, vs = r.get("summary", {}), r.get("ratio_top1_vs_linearprobe", {})
+    cfg = r.get("config", {})
+    parts = [f"{name} {_num(s.get('top1'), 3)}±{_num(s.get('top1_std'), 3)} (x{_num(vs.get(name), 2)})"
+             for name, s in sorted(summary.items(), key=lambda kv: -(kv[1].get("top1") or 0))]
+    return (f"{cfg.get('samples')} textures samples, fold(s) {cfg.get('folds')}, seeds {cfg.get('seeds')}, "
+            f"top-1 mean±std over seeds (x vs linear probe): " + "; ".join(parts))
+
+
 def serve_latency(r: dict) -> str:
     one, two = r.get("replicas_1", {}), r.get("replicas_2", {})
     return (f"{r.get('requests')} requests, {r.get('concurrency')} clients: 1 replica "
             f"{_num(one.get('requests_per_s'), 3)} req/s (p50 {_num(one.get('p50_s'), 2)} s), 2 replicas "
             f"{_num(two.get('requests_per_s'), 3)} req/s (p50 {_num(two.get('p50_s'), 2)} s): "
             f"**x{_num(r.get('throughput_ratio_2_vs_1'), 2)}**")
+
+
+def serve_multiplex(r: dict) -> str:
+    one, many = r.get("multiplexed", {}), r.get("per_replica", {})
+    scorer = "ClipScorer"
+    return (f"{r.get('adapters')} tiny-CLIP adapters, {r.get('requests')} /v1/classify requests, "
+            f"{r.get('concurrency')} clients: one multiplexing scorer replica "
+            f"{_num(one.get('pss_mb_by_deployment', {}).get(scorer), 0)} MB PSS, "
+            f"{_num(one.get('requests_per_s'), 1)} req/s vs one replica per checkpoint "
+            f"{_num(many.get('pss_mb_by_deployment', {}).get(scorer), 0)} MB, {_num(many.get('requests_per_s'), 1)} "
+            f"req/s: scorer memory **x{_num(r.get('scorer_pss_ratio'), 3)}** (all replicas "
+            f"x{_num(r.get('replica_pss_ratio'), 3)}), throughput **x{_num(r.get('throughput_ratio'), 2)}**")
+
+
+def mask_backends(r: dict) -> str:
+    parts = []
+    for size in ("real",) if "real" in r else ("tiny",):  # tiny models: machinery only, no speed claim
+        pair = r[size]
+        sam, mobile = pair.get("sam", {}), pair.get("mobilesam", {})
+        parts.append(f"{size}: SAM {sam.get('model_type')} {_num(sam.get('generate_s'), 1)} s/image (encoder "
+                     f"{_num(sam.get('encoder_s'), 1)} s) vs MobileSAM {mobile.get('model_type')} "
+                     f"{_num(mobile.get('generate_s'), 1)} s (encoder {_num(mobile.get('encoder_s'), 1)} s): "
+                     f"**x{_num(pair.get('ratio_generate_sam_vs_mobilesam'), 2)}**")
+    return (f"{r.get('image')}, {r.get('prompts_per_image')} point prompts, random weights: "
+            + "; ".join(parts))
 
 
 def reader_coverage(r: dict) -> str:
@@ -127,6 +161,16 @@ def reader_coverage(r: dict) -> str:
             f"{pct['extruct']}% (**x{_num(r.get('ratio_right_ilid_ray_vs_extruct'), 2)}**); found by: {readers}; "
             f"{_num(sides.get('ilid_ray', {}).get('pages_per_s'), 0)} vs "
             f"{_num(sides.get('extruct', {}).get('pages_per_s'), 0)} pages/s")
+
+
+def prompt_descriptions(r: dict) -> str:
+    summaries, described = r.get("summaries", {}), r.get("describe", {})
+    ratios = r.get("ratio_top1_descriptions_vs_template", {})
+    parts = [f"{name} top-1 {_num(summaries.get('template', {}).get(v, {}).get('top1'), 3)} -> "
+             f"{_num(summaries.get('descriptions', {}).get(v, {}).get('top1'), 3)} (**x{_num(ratios.get(v), 2)}**)"
+             for v, name in (("zeroshot", "zero-shot"), ("clipadapter", "CLIP-Adapter"))]
+    return (f"{described.get('described')} of {described.get('labels')} labels described by SmolLM2-135M in "
+            f"{_num(described.get('seconds'), 0)} s; " + "; ".join(parts) + " (random tiny tower: machinery only)")
 
 
 def generic(r: dict) -> str:
@@ -169,8 +213,18 @@ BENCHES = (
           "python bench/extract_quality.py --engines vllm paper --vllm-prefix-caching both", extract_quality),
     Bench("feature_cache", "Training: adapter epochs", "the same training without the feature cache",
           "python bench/feature_cache.py", feature_cache),
+    Bench("prompt_descriptions", "Training: LLM-written class descriptions (CuPL)",
+          "the single template, same folds", "python bench/prompt_descriptions.py", prompt_descriptions),
+    Bench("train_variants", "Training: adaptation variants vs strong baselines (textures task)",
+          "ZS-init linear probe on the same feature cache, folds, seeds and eval batches",
+          "python bench/train_variants.py", train_variants),
     Bench("serve_latency", "Serving: segmentation endpoint", "1 model replica vs 2",
           "python bench/serve_latency.py", serve_latency),
+    Bench("serve_multiplex", "Serving: per-customer adapters multiplexed on one CLIP replica",
+          "one scorer replica (one app) per checkpoint, same run", "python bench/serve_multiplex.py",
+          serve_multiplex),
+    Bench("mask_backends", "Serving: mask generator seconds per image, CPU", "SAM (vit_b) in the same run",
+          "python bench/mask_backends.py", mask_backends),
     Bench("reader_coverage", "Product page readers, real-markup corpus",
           "extruct 0.18 alone (json-ld, microdata, rdfa, opengraph)", "python bench/reader_coverage.py",
           reader_coverage),

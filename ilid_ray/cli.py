@@ -16,6 +16,7 @@ COMMANDS = {
     "dataset": ("ilid_ray.dataset.commands", "dataset", "Datasets: stats, history, diff, export, remove, import."),
     "train": ("ilid_ray.train.commands", "train", "Train a CLIP variant on dataset shards."),
     "cv": ("ilid_ray.train.commands", "cv", "k-fold cross-validation of variants."),
+    "prompts": ("ilid_ray.prompts.commands", "prompts", "LLM-written class descriptions for a dataset version."),
     "eval": ("ilid_ray.train.commands", "eval_group", "Evaluate checkpoints; score prompts on images."),
     "serve": ("ilid_ray.serve.commands", "serve", "Run the segmentation endpoint."),
     "synth": ("ilid_ray.synth.commands", "synth", "Synthetic scenes with true masks from a dataset version."),

@@ -21,8 +21,9 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _expected(exc: BaseException) -> bool:
-    """Bad input or environment (a missing file, a bad value, a refusal of ours), not a bug."""
-    return isinstance(exc, (OSError, ValueError)) or type(exc).__module__.startswith("ilid_ray.")
+    """Bad input or environment (a missing file, a bad value, a file that is not YAML, a refusal of
+    ours), not a bug."""
+    return isinstance(exc, (OSError, ValueError)) or type(exc).__module__.startswith(("ilid_ray.", "yaml."))
 
 
 def _validation_line(exc) -> str:

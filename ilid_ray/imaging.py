@@ -33,9 +33,22 @@ from PIL import Image, ImageOps
 # Formats a product image may come in; PIL only tries these decoders (smaller attack surface).
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
 EXTENSIONS = {"jpg": "JPEG", "png": "PNG"}
+# file name suffixes of ALLOWED_FORMATS (a folder of files none of which is named so holds no images)
+SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif")
 WHITE = (255, 255, 255)
 ORIENTATION_TAG = 0x0112
 QUARTER_TURNS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
+# Decode memory is bounded by bytes as well as pixels: a 16-bit or CMYK image costs more per pixel
+# than an RGB one. What PIL stores per pixel for each mode a header may declare (unknown modes: 4)
+MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "La": 2, "PA": 2, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2,
+              "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4, "RGBX": 4, "CMYK": 4, "I": 4, "F": 4}
+# plus what the path from there to a resized sample holds at its peak, per pixel: the RGB image,
+# its array copy and the transient bytes of that copy (measured with the process's peak RSS for
+# RGB, RGBA, grey, palette, 16-bit grey and RGB(A) PNG and TIFF, CMYK JPEG: at most 8.2 beyond
+# the stored bytes; `make_sample` on an RGB PNG: 9.2 bytes a pixel)
+WORK_BYTES = 9
+MAX_DECODE_BYTES = 1 << 30  # the default budget of one decode
+SIXTEEN_BIT_ROWS = 256  # rows of a 16-/32-bit image scaled to 8 bits at once (bounds the temporaries)
 MAGIC = ((b"\xff\xd8\xff", "JPEG"), (b"\x89PNG\r\n\x1a\n", "PNG"), (b"GIF87a", "GIF"),
          (b"GIF89a", "GIF"), (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"))
 
@@ -46,6 +59,10 @@ class ImageError(ValueError):
     @property
     def reason(self) -> str:
         return str(self)
+
+
+class DecodeBudgetError(ImageError):
+    """A valid image whose decode would need more memory than the budget allows (serving: a 413)."""
 
 
 @dataclass(frozen=True)
@@ -158,8 +175,17 @@ def _upright(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return pixels
 
 
-def _decode(data: bytes, max_pixels: int, draft_size: int | None,
-            bgr: bool) -> tuple[Image.Image | np.ndarray, str, int, int]:
+def decode_bytes(mode: str, fmt: str | None, width: int, height: int, draft_size: int | None = None) -> int:
+    """The peak bytes decoding (and resizing) an image with this header will need: the pixels it
+    decodes (a JPEG with `draft_size` at its reduced DCT scale) x (the mode's bytes + WORK_BYTES)."""
+    if fmt == "JPEG" and draft_size:
+        scale = _draft_scale(width, height, draft_size)
+        width, height = -(-width // scale), -(-height // scale)
+    return width * height * (MODE_BYTES.get(mode, 4) + WORK_BYTES)
+
+
+def _decode(data: bytes, max_pixels: int, draft_size: int | None, bgr: bool,
+            max_bytes: int) -> tuple[Image.Image | np.ndarray, str, int, int]:
     """`decode`'s work: (the upright image, format, upright declared width, height). The image is
     an RGB PIL image where PIL decoded it, an RGB (or BGR) array where a fast decoder did."""
     if not data:
@@ -178,6 +204,10 @@ def _decode(data: bytes, max_pixels: int, draft_size: int | None,
         raise ImageError(f"bad image size: {width}x{height}")
     if width * height > max_pixels:
         raise ImageError(f"decompression bomb: {width}x{height} pixels > {max_pixels}")
+    needed = decode_bytes(img.mode, img.format, width, height, draft_size)
+    if needed > max_bytes:
+        raise DecodeBudgetError(f"decode memory: a {width}x{height} {img.mode} image needs about "
+                                f"{needed / 2**20:.1f} MiB > the budget of {max_bytes / 2**20:.1f} MiB")
     fmt = img.format or "unknown"
     try:
         orientation = img.getexif().get(ORIENTATION_TAG, 1)
@@ -203,13 +233,15 @@ def _decode(data: bytes, max_pixels: int, draft_size: int | None,
     return out, fmt, width, height
 
 
-def decode(data: bytes, max_pixels: int, draft_size: int | None = None) -> Decoded:
+def decode(data: bytes, max_pixels: int, draft_size: int | None = None, *,
+           max_bytes: int = MAX_DECODE_BYTES) -> Decoded:
     """Decode untrusted bytes into an upright RGB image, or raise `ImageError`.
 
-    `max_pixels` bounds the declared width x height (checked before decoding). With `draft_size`,
-    a JPEG is decoded at the smallest DCT scale whose long side is still >= `draft_size`.
+    `max_pixels` bounds the declared width x height and `max_bytes` the memory the decode will
+    need (`decode_bytes`; over it: `DecodeBudgetError`), both checked before decoding. With
+    `draft_size`, a JPEG is decoded at the smallest DCT scale whose long side is still >= `draft_size`.
     """
-    out, fmt, width, height = _decode(data, max_pixels, draft_size, bgr=False)
+    out, fmt, width, height = _decode(data, max_pixels, draft_size, False, max_bytes)
     image = Image.fromarray(out, "RGB") if isinstance(out, np.ndarray) else out
     return Decoded(image=image, format=fmt, orig_width=width, orig_height=height)
 
@@ -219,8 +251,7 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if img.mode == "RGB":
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        img = Image.fromarray(np.clip(arr * (255.0 / 65535.0) + 0.5, 0, 255).astype(np.uint8), "L")
+        img = Image.fromarray(_eight_bit(np.asarray(img)), "L")
     elif img.mode == "F":
         img = Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8), "L")
     elif img.mode == "P":
@@ -234,6 +265,23 @@ def to_rgb(img: Image.Image) -> Image.Image:
         background.paste(img, mask=img.getchannel("A"))
         return background
     return img.convert("RGB")
+
+
+@functools.cache
+def _sixteen_to_eight() -> np.ndarray:
+    """round(v * 255 / 65535) for every 16-bit value v, as a lookup table."""
+    return ((np.arange(65536, dtype=np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _eight_bit(arr: np.ndarray) -> np.ndarray:
+    """A 16-bit (or 32-bit integer) grey array scaled to 8 bits, values beyond 16 bits clipped.
+    A lookup table over SIXTEEN_BIT_ROWS rows at a time: one byte a pixel more, where scaling in
+    float64 held three 8-byte copies of the whole image (25 bytes a pixel at the peak)."""
+    lut, out = _sixteen_to_eight(), np.empty(arr.shape, np.uint8)
+    for top in range(0, arr.shape[0], SIXTEEN_BIT_ROWS):
+        rows = arr[top:top + SIXTEEN_BIT_ROWS]
+        out[top:top + SIXTEEN_BIT_ROWS] = lut[rows if rows.dtype.itemsize == 2 else np.clip(rows, 0, 65535)]
+    return out
 
 
 def fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
@@ -304,7 +352,8 @@ class Sample:
     height: int
 
 
-def make_sample(data: bytes, max_pixels: int, size: int, fmt: str, quality: int = 95) -> Sample:
+def make_sample(data: bytes, max_pixels: int, size: int, fmt: str, quality: int = 95, *,
+                max_bytes: int = MAX_DECODE_BYTES) -> Sample:
     """`encode(resize_pad(decode(data, max_pixels, draft_size=size).image, size), fmt, quality)`
     in one call, with the same refusals and the same bytes, on arrays from the decoder to the
     encoder (BGR, OpenCV's order) where a fast decoder applies: no copies into and out of PIL
@@ -313,7 +362,7 @@ def make_sample(data: bytes, max_pixels: int, size: int, fmt: str, quality: int 
     less CPU time (bench/decode_paths.py; tests/dataset/test_imaging.py holds them equal)."""
     if fmt not in EXTENSIONS:
         raise ValueError(f"image format {fmt!r}: use one of {sorted(EXTENSIONS)}")
-    out, source_format, width, height = _decode(data, max_pixels, size, bgr=True)
+    out, source_format, width, height = _decode(data, max_pixels, size, True, max_bytes)
     if not isinstance(out, np.ndarray):  # PIL decoded it
         return Sample(encode(resize_pad(out, size), fmt, quality), source_format, width, height, size, size)
     cv2 = _opencv()

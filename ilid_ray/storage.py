@@ -242,8 +242,11 @@ class Store:
         if self.is_s3:
             full = self._key(prefix) + "/" if prefix else (self.prefix + "/" if self.prefix else "")
             strip = len(self.prefix) + 1 if self.prefix else 0
-            paginator = self.client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=full):
+            try:
+                pages = list(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full))
+            except Exception as exc:  # noqa: BLE001 - whatever boto raises, said with the place it hit
+                raise StorageError(f"listing {self.uri(prefix)} failed: {exc}") from exc
+            for page in pages:
                 for obj in page.get("Contents", []):
                     yield obj["Key"][strip:]
             return
@@ -257,7 +260,10 @@ class Store:
 
     def delete(self, rel: str) -> None:
         if self.is_s3:
-            self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))
+            except Exception as exc:  # noqa: BLE001
+                raise StorageError(f"deleting {self.uri(rel)} failed: {exc}") from exc
         else:
             self._local(rel).unlink(missing_ok=True)
 

@@ -4,6 +4,7 @@ checks its exit code (1 for an expected error, 2 for usage) and its one-line mes
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,66 @@ def test_usage_errors_exit_2(command, message, tmp_path):
     done = ilid(*command, cwd=tmp_path)
     assert done.returncode == 2
     assert message in error_line(done)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def mistakes_folder(tmp: Path) -> dict[str, str]:
+    """What the first-mistake cases point at: an empty folder, a class folder with no image, a root
+    with a shard but no checkpoint, a file that is not YAML, a probe config that does not wait."""
+    (tmp / "empty").mkdir()
+    (tmp / "notes" / "scratch").mkdir(parents=True)
+    (tmp / "notes" / "scratch" / "readme.txt").write_text("not a picture")
+    (tmp / "shards-only" / "shards").mkdir(parents=True)
+    (tmp / "shards-only" / "shards" / "000000.tar").write_bytes(b"")
+    (tmp / "broken.yaml").write_text("catalogs: [\n")
+    (tmp / "probe.yaml").write_text("catalogs: []\ncrawl: {autothrottle: false, retry_times: 0}\n"
+                                    "network: {allow_private: [127.0.0.1/32]}\n")
+    return {"tmp": str(tmp), "train": str(REPO / "configs/train/tiny-cpu.yaml"),
+            "build": str(REPO / "configs/build/fixture.yaml"), "port": str(closed_port())}
+
+
+TINY = ["--model-name", "ilid-tiny-clip", "--pretrained", "none"]
+FIRST_MISTAKES = [  # (command, exit code, what the one line says)
+    (["dataset", "import", "--folder", "{tmp}/empty", "--root", "{tmp}/data"], 1, "no images in {tmp}/empty"),
+    (["dataset", "import", "--folder", "{tmp}/notes", "--root", "{tmp}/data"], 1,
+     "none of its 1 files is named like an image"),
+    (["dataset", "import", "--root", "{tmp}/data"], 1, "source: Field required"),
+    (["synth", "scenes", "--root", "{tmp}/empty", "--out", "{tmp}/scenes"], 1, "no committed dataset version"),
+    (["catalog", "probe", "shop.example"], 2, "give an http(s) URL of a shop"),
+    (["catalog", "probe", "http://127.0.0.1:{port}/", "-c", "{tmp}/probe.yaml", "--pages", "2", "--delay", "0"], 1,
+     "robots.txt: connection refused"),
+    (["crawl", "-c", "{build}", "--catalog", "nope"], 2, "not in the config: ['nope']"),
+    (["crawl", "-c", "{tmp}/missing.yaml"], 2, "does not exist"),
+    (["build", "-c", "{tmp}/broken.yaml"], 1, "expected the node content"),
+    (["build", "-c", "{build}", "--engine", "gpt"], 2, "'gpt' is not one of"),
+    # these import torch (~6 CPU-seconds each, hence slow), never a model
+    *[pytest.param(*case, marks=pytest.mark.slow) for case in [
+        (["train", "-c", "{train}", "-o", "data.root={tmp}/empty"], 1, "no WebDataset shards under {tmp}/empty/shards"),
+        (["train", "-c", "{train}", "-o", "data.root={tmp}/shards-only", "--resume-from", "{tmp}/empty"], 1,
+         "no training checkpoint at {tmp}/empty"),
+        (["cv", "-c", "{train}", "-o", "data.root={tmp}/empty"], 1, "no WebDataset shards under {tmp}/empty/shards"),
+        (["eval", "run", "--root", "{tmp}/empty", *TINY], 1, "no WebDataset shards under {tmp}/empty/shards"),
+        (["eval", "classes", *TINY], 2, "give --root (dataset folds) or --folder"),
+        (["eval", "classes", "--folder", "{tmp}/notes", *TINY], 1, "no usable image in {tmp}/notes"),
+        (["eval", "prompts", "--images", "{tmp}/notes", "--prompt", "steel", *TINY], 1, "give at least two prompts"),
+    ]],
+]
+
+
+@pytest.mark.parametrize("command, code, message", FIRST_MISTAKES)
+def test_first_mistakes_of_each_command_end_in_one_line_before_ray(command, code, message, tmp_path):
+    where = mistakes_folder(tmp_path)
+    done = ilid(*[a.format(**where) for a in command], cwd=tmp_path)
+    assert done.returncode == code, done.stderr
+    line = error_line(done)
+    assert message.format(**where) in line and "(unexpected;" not in line
+    assert "Started a local Ray instance" not in done.stderr
 
 
 @pytest.mark.slow

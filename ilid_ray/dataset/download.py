@@ -36,7 +36,8 @@ def available_cpus() -> int:
 def process_image(data: bytes, cfg: DownloadConfig) -> dict[str, Any]:
     """Image bytes -> the download fields of a row (raises ImageError). `make_sample` is decode ->
     resize_pad -> encode without PIL images in between (the same bytes, less CPU)."""
-    sample = make_sample(data, cfg.max_pixels, cfg.image_size, cfg.image_format, cfg.jpeg_quality)
+    sample = make_sample(data, cfg.max_pixels, cfg.image_size, cfg.image_format, cfg.jpeg_quality,
+                         max_bytes=cfg.max_decode_bytes)
     return {
         "image": sample.data,
         "image_ext": cfg.image_format,

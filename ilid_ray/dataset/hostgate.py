@@ -93,11 +93,11 @@ class PauseBoard:
         return dict(self._until)
 
 
-def start_gate() -> Any:
-    """The build's shared PauseBoard actor (needs Ray)."""
+def start_gate(**actor_options) -> Any:
+    """The build's shared PauseBoard actor (needs Ray); `actor_options` e.g. place it."""
     import ray
 
-    return ray.remote(PauseBoard).options(num_cpus=0, max_concurrency=1).remote()
+    return ray.remote(PauseBoard).options(num_cpus=0, max_concurrency=1, **actor_options).remote()
 
 
 def share_of(cfg, workers: int) -> HostSlots:

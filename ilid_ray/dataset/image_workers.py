@@ -41,6 +41,26 @@ Fill = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 CALLS_PER_WORKER = 4
 
 
+class ImageWorkerLost(RuntimeError):
+    """An image worker's process or node died mid-build. Its buffered samples died with it, so the
+    build stops before committing; the next `ilid build` resumes and adopts the shards written."""
+
+
+def results(refs):
+    """`ray.get(refs)` of image worker calls; a dead worker ends the build with ImageWorkerLost."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    try:
+        return ray.get(refs)
+    except RayActorError as exc:
+        text = str(exc)
+        why = next((line.split(". ")[0] for line in text.splitlines() if line.startswith("The actor is dead")),
+                   text.splitlines()[0] if text else type(exc).__name__)
+        raise ImageWorkerLost(f"an image worker was lost mid-build ({why.rstrip('.')}); nothing was committed: "
+                              "rerun the same `ilid build` to resume (the shards already written are kept)") from exc
+
+
 class ShardWriter:
     """Buffers accepted rows (with image bytes) and writes them as shards of `shard_size`.
 
@@ -50,9 +70,10 @@ class ShardWriter:
     """
 
     def __init__(self, store: Store, build_id: str, image_format: str, shard_size: int, folds: int,
-                 fold_seed: int):
+                 fold_seed: int, caption_field: str | None = None):
         self.store, self.build_id, self.image_format = store, build_id, image_format
         self.shard_size, self.folds, self.fold_seed = shard_size, folds, fold_seed
+        self.caption_field = caption_field
         self.buffer: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
@@ -82,7 +103,8 @@ class ShardWriter:
             self._write(rest)
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        write_shard(rows, self.store, self.build_id, self.image_format, self.folds, self.fold_seed)
+        write_shard(rows, self.store, self.build_id, self.image_format, self.folds, self.fold_seed,
+                    self.caption_field)
 
 
 class ImageWorker:
@@ -213,7 +235,7 @@ class Router:
             for calls in self.in_flight:
                 if ref in calls:
                     calls.remove(ref)
-            self.sink(ray.get(ref))
+            self.sink(results(ref))
 
 
 def start_image_workers(fill: Fill, claim: Claim, store: Store, build_id: str, download: DownloadConfig,
@@ -225,12 +247,10 @@ def start_image_workers(fill: Fill, claim: Claim, store: Store, build_id: str, d
     actor = ray.remote(ImageWorker).options(num_cpus=download.num_cpus, max_concurrency=CALLS_PER_WORKER,
                                             label_selector=download.label_selector, scheduling_strategy="SPREAD")
     return [actor.remote(fill, claim, ShardWriter(store, build_id, download.image_format, dataset.shard_size,
-                                                  dataset.folds, dataset.fold_seed))
+                                                  dataset.folds, dataset.fold_seed, dataset.caption_field))
             for _ in range(download.concurrency)]
 
 
 def flush_image_workers(workers: list) -> list[dict[str, Any]]:
     """Write every worker's partial last shard (the driver calls this once the stream has ended)."""
-    import ray
-
-    return ray.get([w.flush.remote() for w in workers])
+    return results([w.flush.remote() for w in workers])

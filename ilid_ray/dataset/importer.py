@@ -27,7 +27,7 @@ import pyarrow as pa
 from ilid_ray import records
 from ilid_ray.config import DownloadConfig, ImportConfig, ImportSource, StorageConfig, read_yaml
 from ilid_ray.dataset.postfilter import clean_field
-from ilid_ray.imaging import ImageError
+from ilid_ray.imaging import SUFFIXES, ImageError
 from ilid_ray.storage import Store
 
 log = logging.getLogger(__name__)
@@ -191,9 +191,12 @@ def list_rows(cfg: ImportConfig, crawled_at: str) -> list[dict[str, Any]]:
     source = cfg.source
     entries = (folder_entries(source.folder, cfg.storage) if source.folder
                else table_entries(source.table, source, cfg.storage))
+    where = source.folder or source.table
     if not entries:
-        where = source.folder or source.table
         raise FileNotFoundError(f"no images in {where} (expected class_name/*.jpg, or table rows)")
+    if source.folder and not any(PurePosixPath(e["rel"]).suffix.lower() in SUFFIXES for e in entries):
+        raise FileNotFoundError(f"no images in {where}: none of its {len(entries)} files is named like an image "
+                                f"({', '.join(sorted(SUFFIXES))}); expected class_name/*.jpg")
     texts = class_texts(source.descriptions)
     return [import_row(e, source.name, texts, crawled_at) for e in entries]
 
@@ -213,20 +216,20 @@ def run_import(cfg: ImportConfig, *, abandon_unfinished: bool = False):
     from ilid_ray.dataset.builds import Build, now_iso
     from ilid_ray.dataset.manifest import Versions, write_parquet
     from ilid_ray.dataset.image_workers import start_image_workers
-    from ilid_ray.dataset.pipeline import consume_and_commit
+    from ilid_ray.dataset.pipeline import consume_and_commit, on_driver_node
     from ilid_ray.runtime import init_ray
 
+    rows = list_rows(cfg, now_iso())  # nothing to import: say so before starting Ray
     init_ray(cfg.ray)
     started = time.time()
     store = Store(cfg.dataset.root, cfg.storage)
     build = Build.start(store, [cfg.source.name], abandon_unfinished=abandon_unfinished)
-    rows = list_rows(cfg, now_iso())
     assign_stratified_folds(rows, Versions(store).manifest(), cfg.dataset.folds, cfg.dataset.fold_seed)
     raw_path = f"raw/{build.build_id}/{cfg.source.name}.parquet"
     write_parquet(store, records.to_table(rows), raw_path)
     log.info("import %s: %d files (%s) into %s", build.build_id, len(rows),
              dict(Counter(r["label_short"] for r in rows)), store.root)
-    registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards)
+    registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards, **on_driver_node())
     workers = start_image_workers(functools.partial(read_images, cfg=cfg.download, storage=cfg.storage),
                                   registry.claim, store, build.build_id, cfg.download, cfg.dataset)
     ds = import_pipeline(cfg, store, raw_path, registry.claim)

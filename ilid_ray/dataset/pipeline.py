@@ -132,6 +132,16 @@ def count_rows(store: Store, raw_paths: list[str]) -> int:
     return sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for p in paths)
 
 
+def on_driver_node() -> dict[str, Any]:
+    """Actor options that keep the build's shared state (key registry, pause board) on the driver's
+    node: a lost worker node then takes only what ran there (its image workers: a clear failure and
+    a rerun; Ray Data's tasks: retried), and the driver's own node failing ends the build anyway."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)}
+
+
 def run_build(cfg: BuildConfig, *, abandon_unfinished: bool = False, wait_s: float = 0.0,
               force: bool = False) -> BuildResult:
     """Build (or grow) the dataset at `cfg.dataset.root` from `cfg.catalogs` and commit a version,
@@ -157,8 +167,8 @@ def _run_build_holding(cfg: BuildConfig, lease, *, abandon_unfinished: bool = Fa
     log.info("build %s (%s) into %s", build.build_id, "resumed" if build.resumed else "new", store.root)
 
     # the long-lived actors start while the catalogs crawl (each takes about a CPU-second to start)
-    registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards)
-    gate = start_gate()
+    registry = dedupe.start_registry(build.known_keys(), cfg.dataset.registry_shards, **on_driver_node())
+    gate = start_gate(**on_driver_node())
     workers = start_download_workers(cfg.download, cfg.network, cfg.dataset, store, build.build_id, registry.claim,
                                      {c.name: c.opt_outs for c in cfg.catalogs}, gate)
     try:

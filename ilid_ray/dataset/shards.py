@@ -28,6 +28,7 @@ SAMPLE_FIELDS = (
     "height", "model", "prompt_version", "fields_from_markup", "crawled_at", "build_id", "rights",
 )
 IMAGE_EXTENSIONS = ("jpg", "png")
+CAPTION_EXTENSION = "txt"  # the caption open_clip's WebDataset trainer reads (dataset.caption_field)
 MTIME = 946684800  # 2000-01-01: fixed so shards are reproducible
 
 
@@ -76,11 +77,13 @@ def _checked(row: dict[str, Any], image_format: str, folds: int, fold_seed: int)
 
 
 def write_shard(rows: list[dict[str, Any]], store: Store, build_id: str, image_format: str = "jpg",
-                folds: int = 6, fold_seed: int = 0) -> list[dict[str, Any]]:
+                folds: int = 6, fold_seed: int = 0, caption_field: str | None = None) -> list[dict[str, Any]]:
     """Write the ok rows of one batch as ONE shard + fragment; return their manifest rows.
 
     Rows must carry image bytes (download stage). `fold` is kept if set, else assigned from the id
-    with `folds`/`fold_seed`. The input rows get their `fold` and `shard` filled in place.
+    with `folds`/`fold_seed`. The input rows get their `fold` and `shard` filled in place. With
+    `caption_field`, a sample whose field has text also gets `{key}.txt` holding it (shards of
+    older builds have none; every reader here ignores the member).
     """
     if not rows:
         return []
@@ -98,6 +101,9 @@ def write_shard(rows: list[dict[str, Any]], store: Store, build_id: str, image_f
                 meta = json.dumps(sample_json(row, key, build_id), ensure_ascii=False, sort_keys=False)
                 _add_member(tar, f"{key}.{row['image_ext']}", row["image"])
                 _add_member(tar, f"{key}.json", meta.encode("utf-8"))
+                caption = row.get(caption_field) if caption_field else None
+                if caption:
+                    _add_member(tar, f"{key}.{CAPTION_EXTENSION}", str(caption).encode("utf-8"))
     manifest = [manifest_row(checked[key][1], key, rel, build_id) for key in keys]
     with store.staged(fragment_path(build_id, name)) as local:
         pq.write_table(pa.Table.from_pylist(manifest, schema=records.MANIFEST_SCHEMA), local)
@@ -112,13 +118,16 @@ def manifest_row(row: dict[str, Any], key: str, shard: str, build_id: str) -> di
 
 
 def iter_shard(store: Store, rel: str) -> Iterator[tuple[str, bytes, dict[str, Any]]]:
-    """(key, image bytes, sample json) for each sample of a shard, streamed in tar order."""
+    """(key, image bytes, sample json) for each sample of a shard, streamed in tar order (other
+    members, such as the caption, are skipped)."""
     with store.open_read(rel) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
         pending: dict[str, dict[str, Any]] = {}
         for member in tar:
             if not member.isfile():
                 continue
             key, _, ext = member.name.partition(".")
+            if ext != "json" and ext not in IMAGE_EXTENSIONS:
+                continue
             data = tar.extractfile(member).read()
             sample = pending.setdefault(key, {})
             sample["json" if ext == "json" else "image"] = json.loads(data) if ext == "json" else data

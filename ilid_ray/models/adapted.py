@@ -33,6 +33,9 @@ class AdaptedCLIP(nn.Module):
 
     def __init__(self, base: FrozenCLIP, variant: VariantConfig):
         super().__init__()
+        if isinstance(variant.descriptions, str):
+            raise ValueError(f"descriptions={variant.descriptions!r} names a file: read it into the variant first "
+                             "(ilid_ray.prompts.files.with_descriptions; training does this)")
         self.clip = base.clip.eval().requires_grad_(False)
         self.tokenizer = base.tokenizer
         self.variant = variant
@@ -111,15 +114,26 @@ class AdaptedCLIP(nn.Module):
 
     # ------------------------------------------------------------------ texts
     def _frozen_template_features(self, texts: list[str]) -> torch.Tensor:
-        """Zero-shot template through the frozen encoder; cached per text since nothing here trains."""
+        """Zero-shot class texts through the frozen encoder; cached per label since nothing here trains.
+
+        A label with descriptions (CuPL) is the renormalised mean of its descriptions' normalised
+        embeddings; any other label is its template. Only the direction matters downstream: the
+        text adapter is positively homogeneous (bias-free Linear/ReLU) and its output is normalised.
+        """
         missing = [t for t in texts if t not in self._frozen_text_cache]
         if missing:
             if len(self._frozen_text_cache) + len(missing) > _FROZEN_TEXT_CACHE_MAX:
                 self._frozen_text_cache = {}
-            prompts = [self.variant.template.format(t) for t in missing]
+            described = self.variant.descriptions or {}
+            groups = [described.get(t) or [self.variant.template.format(t)] for t in missing]
             with torch.no_grad():
-                feats = self.clip.encode_text(self.tokenizer(prompts).to(self.device)).float()
-            self._frozen_text_cache.update(zip(missing, feats))
+                flat = self.clip.encode_text(self.tokenizer([p for g in groups for p in g]).to(self.device)).float()
+            start = 0
+            for label, group in zip(missing, groups):
+                feats = flat[start:start + len(group)]
+                start += len(group)
+                self._frozen_text_cache[label] = (feats[0] if label not in described
+                                                  else F.normalize(F.normalize(feats, dim=-1).mean(dim=0), dim=-1))
         return torch.stack([self._frozen_text_cache[t] for t in texts])
 
     def _prompted_features(self, texts: list[str]) -> torch.Tensor:

@@ -47,6 +47,12 @@ class VariantConfig(BaseModel):
     name: str = "zeroshot"
     # zero-shot text prompt (zeroshot and clipadapter): `{}` is replaced by the label
     template: str = ZERO_SHOT_TEMPLATE
+    # CuPL class texts for zeroshot and clipadapter (the CoOp variants learn their prompt and ignore
+    # them): a label's text embedding is the renormalised mean of its descriptions' normalised
+    # embeddings; labels without descriptions use the template. Given as the path of a file written by
+    # `ilid prompts describe` (local or s3://) or "dataset" (the trained dataset version's file);
+    # training replaces either with the {label: [descriptions]} it read, which checkpoints keep.
+    descriptions: str | dict[str, list[str]] | None = None
     # CoOp: learnable context initialised from these words' embeddings; n_ctx None = as many
     # context vectors as ctx_init has tokens, larger = pad with "X" in front
     ctx_init: str = COOP_CTX_INIT
@@ -75,7 +81,17 @@ class VariantConfig(BaseModel):
             raise ValueError(f"template {self.template!r} needs a {{}} for the label")
         if self.uses_prompt_learner and not self.ctx_init.strip() and not self.n_ctx:
             raise ValueError("CoOp needs ctx_init words or n_ctx > 0")
+        if isinstance(self.descriptions, str) and not self.descriptions.strip():
+            raise ValueError('descriptions: a descriptions file, "dataset", or null')
+        if isinstance(self.descriptions, dict):
+            empty = [label for label, texts in self.descriptions.items() if not [t for t in texts if t.strip()]]
+            if empty:
+                raise ValueError(f"descriptions: labels {empty[:5]} have no description text")
         return self
+
+    def zero_shot(self) -> VariantConfig:
+        """The zero-shot baseline scoring this variant's labels: same template and descriptions."""
+        return VariantConfig(name="zeroshot", template=self.template, descriptions=self.descriptions)
 
     @property
     def uses_prompt_learner(self) -> bool:

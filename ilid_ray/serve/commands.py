@@ -24,6 +24,7 @@ from ilid_ray.config import RayConfig
               help="Deploy and exit (on a cluster the app keeps running); default: serve until Ctrl-C.")
 def serve(config_path, overrides, clip_checkpoint, sam_checkpoint, host, port, address, detach):
     """Serve language-guided segmentation: POST /v1/segment, POST /v1/classify, page at /."""
+    from ilid_ray.cli_errors import as_click_error
     from ilid_ray.runtime import init_ray
     from ilid_ray.serve.runner import deploy, http_settings, load_serve_config, preflight
     from ilid_ray.serve.sam import CheckpointError
@@ -37,7 +38,7 @@ def serve(config_path, overrides, clip_checkpoint, sam_checkpoint, host, port, a
         run = load_serve_config(config_path, extra)
         preflight(run.app)
     except (CheckpointError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise as_click_error(exc) from exc  # one line: a config error names the key and the allowed values
     if run.app.sam.random_init or run.app.clip.pretrained is None and not run.app.clip.checkpoint:
         click.secho("warning: serving RANDOM weights (SAM random_init / CLIP pretrained=null): "
                     "the endpoint works, its answers mean nothing. Give --sam-checkpoint and "

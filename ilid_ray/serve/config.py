@@ -13,14 +13,21 @@ from pydantic import Field, model_validator
 
 from ilid_ray.config import StorageConfig, StrictModel
 
-SAM_MODEL_TYPES = ("vit_h", "vit_l", "vit_b", "tiny")
+# Mask generator backends and the model sizes each has (the first is its default). Both run SAM's
+# own automatic mask generator, so every setting below applies to either:
+#   sam:       Meta's Segment Anything (the paper's; vit_h is its reference model)
+#   mobilesam: MobileSAM, a 6M-parameter TinyViT image encoder distilled from vit_h in front of
+#              SAM's prompt encoder and mask decoder (package mobilesam-mirror; checkpoint mobile_sam.pt)
+# "tiny" is a small random model of that architecture for tests and the offline demo.
+MASK_BACKENDS = {"sam": ("vit_h", "vit_l", "vit_b", "tiny"), "mobilesam": ("vit_t", "tiny")}
 
 
 class SamConfig(StrictModel):
     """SAM automatic mask generator. Defaults are the paper's reference settings except
     points_per_side (160 there: 25,600 prompts per image, minutes even on a GPU)."""
 
-    model_type: Literal["vit_h", "vit_l", "vit_b", "tiny"] = "vit_h"
+    backend: Literal["sam", "mobilesam"] = "sam"  # which model feeds the generator (MASK_BACKENDS)
+    model_type: Literal["vit_h", "vit_l", "vit_b", "vit_t", "tiny"] = "vit_h"  # default: the backend's first
     checkpoint: str | None = None  # local path or s3://; required unless random_init
     random_init: bool = False  # tests and the offline demo only: untrained weights
     device: str = "auto"  # auto = cuda if available
@@ -37,6 +44,21 @@ class SamConfig(StrictModel):
     crop_n_points_downscale_factor: int = Field(1, ge=1)
     min_mask_region_area: int = Field(700, ge=0)  # SAM's own hole/island clean-up (needs OpenCV)
     torch_threads: int | None = None  # CPU replicas: cap intra-op threads (None = torch default)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_default_size(cls, data):
+        if isinstance(data, dict) and "model_type" not in data and data.get("backend") in MASK_BACKENDS:
+            data = {**data, "model_type": MASK_BACKENDS[data["backend"]][0]}
+        return data
+
+    @model_validator(mode="after")
+    def _size_of_backend(self) -> SamConfig:
+        sizes = MASK_BACKENDS[self.backend]
+        if self.model_type not in sizes:
+            raise ValueError(f"sam.model_type {self.model_type!r} is not a {self.backend} model; "
+                             f"backend {self.backend} has {', '.join(sizes)}")
+        return self
 
     @model_validator(mode="after")
     def _weights_named(self) -> SamConfig:
@@ -86,6 +108,7 @@ class LimitsConfig(StrictModel):
 
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     max_pixels: int = Field(40_000_000, ge=64 * 64)
+    max_decode_bytes: int = Field(512 << 20, ge=1 << 20)  # memory one upload's decode may need (else 413)
     min_side: int = Field(8, ge=1)
     max_prompts: int = Field(8, ge=1)
     max_labels: int = Field(64, ge=1)

@@ -27,7 +27,8 @@ SAM_NAME, SCORER_NAME, INGRESS_NAME = "SamSegmenter", "ClipScorer", "SegmentIngr
 @serve.deployment(name=SAM_NAME, max_ongoing_requests=2, max_queued_requests=32,
                   autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 1})
 class SamSegmenter:
-    """SAM's automatic mask generator, plus the mask filter (so only candidates travel back)."""
+    """SAM's automatic mask generator (over SAM or MobileSAM, `sam.backend`), plus the mask filter
+    (so only candidates travel back)."""
 
     def __init__(self, config: dict):
         from ilid_ray.serve.sam import MaskGenerator
@@ -120,7 +121,8 @@ class SegmentIngress:
         from ilid_ray.serve.api import create_api
 
         clip = self.cfg.clip
-        info = {"sam": {"model_type": self.cfg.sam.model_type, "checkpoint": self.cfg.sam.checkpoint,
+        info = {"sam": {"backend": self.cfg.sam.backend, "model_type": self.cfg.sam.model_type,
+                        "checkpoint": self.cfg.sam.checkpoint,
                         "points_per_side": self.cfg.sam.points_per_side},
                 "clip": {"checkpoint": clip.checkpoint, "model_name": clip.model_name,
                          "pretrained": clip.pretrained, "variant": clip.variant}}

@@ -41,7 +41,7 @@ def decode_upload(data: bytes, limits: LimitsConfig,
     sees at serving time the pixels it was trained on. With `work_long_side` a JPEG is decoded at
     the smallest 1/2, 1/4 or 1/8 scale still at least that long (JPEG draft mode): a 40-megapixel
     upload costs what a 1024 px one does. The size is the upload's frame."""
-    from ilid_ray.imaging import ImageError, decode
+    from ilid_ray.imaging import DecodeBudgetError, ImageError, decode
 
     if not data:
         raise InputError(400, "empty_file", "the uploaded image file is empty")
@@ -69,7 +69,9 @@ def decode_upload(data: bytes, limits: LimitsConfig,
         raise InputError(422, "image_too_small",
                          f"the image is {width}x{height}; both sides must be at least {limits.min_side} px")
     try:
-        decoded = decode(data, limits.max_pixels, draft_size=work_long_side)
+        decoded = decode(data, limits.max_pixels, draft_size=work_long_side, max_bytes=limits.max_decode_bytes)
+    except DecodeBudgetError as exc:
+        raise InputError(413, "decode_too_large", f"{exc.reason}; send a smaller or 8-bit image") from None
     except ImageError as exc:  # truncated or corrupt pixel data
         raise InputError(400, "corrupt_image",
                          f"the image data cannot be decoded (truncated or corrupt): {exc.reason}") from None

@@ -160,15 +160,13 @@ def coco_document(records: list[dict[str, Any]], cfg: SynthConfig) -> dict[str, 
 # --------------------------------------------------------------------------- the job
 
 
-def make_cutouts(cfg: SynthConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
-    """(usable cut-outs, rejects {id, reason}, version name) of the dataset version."""
+def make_cutouts(cfg: SynthConfig, versions, number: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+    """(usable cut-outs, rejects {id, reason}, version name) of version `number` of `versions`."""
     import ray
 
-    from ilid_ray.dataset.manifest import Versions, version_name
+    from ilid_ray.dataset.manifest import version_name
 
-    store = Store(cfg.root, cfg.storage)
-    versions = Versions(store)
-    number = versions.resolve(cfg.version)
+    store = versions.store
     manifest = versions.manifest(number)
     fs, paths = store.arrow_paths(sorted(set(manifest.column("shard").to_pylist())))
     ds = ray.data.read_webdataset(paths, filesystem=fs, decoder=None)
@@ -190,22 +188,25 @@ def run_synth(cfg: SynthConfig) -> dict[str, Any]:
     """Write the evaluation set to `cfg.out`; returns its summary (also written as synth.json)."""
     import ray
 
+    from ilid_ray.dataset.manifest import Versions
     from ilid_ray.runtime import init_ray
 
-    init_ray(cfg.ray)
-    cutouts, rejects, version = make_cutouts(cfg)
-    if not cutouts:
-        raise ValueError(f"{cfg.root} {version}: no usable cut-outs ({len(rejects)} rejected, e.g. "
-                         f"{rejects[0]['reason'] if rejects else 'no samples'})")
-    cutouts = [{k: c[k] for k in ("id", "label_short", "material", "png")} for c in cutouts]
-    pools = {kind: sorted({c[kind] for c in cutouts if c.get(kind)}) for kind in PROMPT_TYPES}
-    backgrounds_ref = None
+    versions = Versions(Store(cfg.root, cfg.storage))  # a missing version or background: say so before Ray
+    number = versions.resolve(cfg.version)
+    photos = None
     if cfg.backgrounds:
         source = Store(cfg.backgrounds, cfg.storage)
         photos = [source.get_bytes(rel) for rel in source.list("") if not rel.split("/")[-1].startswith(".")]
         if not photos:
             raise FileNotFoundError(f"no background images in {cfg.backgrounds}")
-        backgrounds_ref = ray.put(photos)
+    init_ray(cfg.ray)
+    cutouts, rejects, version = make_cutouts(cfg, versions, number)
+    if not cutouts:
+        raise ValueError(f"{cfg.root} {version}: no usable cut-outs ({len(rejects)} rejected, e.g. "
+                         f"{rejects[0]['reason'] if rejects else 'no samples'})")
+    cutouts = [{k: c[k] for k in ("id", "label_short", "material", "png")} for c in cutouts]
+    pools = {kind: sorted({c[kind] for c in cutouts if c.get(kind)}) for kind in PROMPT_TYPES}
+    backgrounds_ref = ray.put(photos) if photos else None
     ds = ray.data.range(cfg.scenes, override_num_blocks=max(1, -(-cfg.scenes // cfg.scenes_per_task)))
     ds = ds.map_batches(render_batch, batch_size=cfg.scenes_per_task, batch_format="numpy", fn_kwargs={
         "cutouts_ref": ray.put(cutouts), "pools": pools, "backgrounds_ref": backgrounds_ref, "cfg": cfg})

@@ -92,17 +92,14 @@ def _wait_until_listening(proc: subprocess.Popen, port: int, timeout_s: float, l
 @contextlib.contextmanager
 def s3rver(bucket: str = "ilid-test", start_timeout_s: float = 60.0) -> Iterator[S3Server]:
     """Run s3rver with one bucket; AWS env vars point at it until the context exits."""
-    command = s3rver_command()
     work = Path(tempfile.mkdtemp(prefix="ilid-s3rver-"))
     data_dir, log = work / "data", work / "s3rver.log"
     data_dir.mkdir()
     port = free_port()
-    with open(log, "wb") as log_out:  # a file, not a pipe: a chatty server can never block on it
-        proc = subprocess.Popen(command + ["-d", str(data_dir), "-a", "127.0.0.1", "-p", str(port), "-s"],
-                                stdout=subprocess.DEVNULL, stderr=log_out, start_new_session=True)
     saved = {key: os.environ.get(key) for key in ENV_KEYS}
+    proc = None
     try:
-        _wait_until_listening(proc, port, start_timeout_s, log)
+        proc = start_process(data_dir, port, log, start_timeout_s)
         server = S3Server(endpoint_url=f"http://127.0.0.1:{port}", bucket=bucket, data_dir=data_dir)
         # s3rver predates the SDKs' default request checksums and garbles uploads that carry them.
         os.environ.update(AWS_ENDPOINT_URL=server.endpoint_url, AWS_ACCESS_KEY_ID=ACCESS_KEY,
@@ -117,11 +114,26 @@ def s3rver(bucket: str = "ilid-test", start_timeout_s: float = 60.0) -> Iterator
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        _stop(proc)
+        if proc is not None:
+            stop_process(proc)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def start_process(data_dir: Path, port: int, log: Path, start_timeout_s: float = 60.0) -> subprocess.Popen:
+    """s3rver serving `data_dir` on 127.0.0.1:`port`, in its own process group, once it listens
+    (also a restart: the same folder and port serve the same objects again)."""
+    with open(log, "ab") as log_out:  # a file, not a pipe: a chatty server can never block on it
+        proc = subprocess.Popen(s3rver_command() + ["-d", str(data_dir), "-a", "127.0.0.1", "-p", str(port), "-s"],
+                                stdout=subprocess.DEVNULL, stderr=log_out, start_new_session=True)
+    try:
+        _wait_until_listening(proc, port, start_timeout_s, log)
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc
+
+
+def stop_process(proc: subprocess.Popen) -> None:
     """Stop the server's own process group (npx starts s3rver as a child of itself)."""
     for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
         with contextlib.suppress(ProcessLookupError):

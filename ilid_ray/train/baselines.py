@@ -1,8 +1,8 @@
-"""Strong few-shot baselines on the feature cache: ZS-init linear probe, Tip-Adapter, Tip-Adapter-F.
+"""Strong few-shot baselines on the feature cache: ZS-init linear probe, Tip-Adapter(-F), low-rank.
 
 The few-shot CLIP literature finds that prompt learning and adapters are often matched or beaten
 by much simpler models on the same frozen features (LP++, CLAP's ZS-LP, Tip-Adapter-F), so a
-comparison of the paper's variants means little without them. All three work on exactly what the
+comparison of the paper's variants means little without them. All of them work on exactly what the
 adapters train from (the cached frozen image features: K augmented views per training image, the
 eval view for scoring) and are scored on the very same evaluation batches, in the same seeded
 order, with the same metrics, so `ilid cv` puts them in one table with the paper's four.
@@ -12,9 +12,13 @@ order, with the same metrics, so `ilid cv` puts them in one table with the paper
 - Tip-Adapter: zero-shot logits + alpha * a cache model: affinities exp(-beta (1 - f.k)) of the
   image to every training image's key (its mean view), summed per label. Training-free.
 - Tip-Adapter-F: the same with the cache keys fine-tuned by cross-entropy.
+- low-rank (CLIP-LoRA as far as the cache allows): a rank-r residual x + B A x on the cached image
+  features and on the text embeddings, B starting at zero (so at zero-shot). On the image side this
+  is exactly a LoRA of the image tower's output projection ((I + BA) W = W + B (A W)); LoRA inside
+  the towers' attention would need the towers' forward at every step, i.e. no feature cache.
 Alpha and beta are chosen on a fold-internal split of the training folds (never the held-out
 fold). A label the training folds never showed scores zero-shot only (its cache/probe column is
-the zero-shot one), so open-vocabulary batches stay scorable.
+the zero-shot one; the low-rank residuals adapt any text), so open-vocabulary batches stay scorable.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ if TYPE_CHECKING:
     from ilid_ray.models import AdaptedCLIP
     from ilid_ray.train.config import BaselineSection, TrainConfig
 
-BASELINES = {"linearprobe": "linear probe (ZS-init)", "tipadapter": "Tip-Adapter", "tipadapterf": "Tip-Adapter-F"}
-_ALIASES = {"lp": "linearprobe", "zslp": "linearprobe", "tip": "tipadapter", "tipf": "tipadapterf"}
+BASELINES = {"linearprobe": "linear probe (ZS-init)", "tipadapter": "Tip-Adapter", "tipadapterf": "Tip-Adapter-F",
+             "lowrank": "low-rank residual (LoRA-like)"}
+_ALIASES = {"lp": "linearprobe", "zslp": "linearprobe", "tip": "tipadapter", "tipf": "tipadapterf", "lora": "lowrank"}
 
 
 def canonical_baseline(name: str) -> str | None:
@@ -159,6 +164,32 @@ class TipAdapter(Scorer):
         return out
 
 
+class LowRankResidual(Scorer):
+    """x + B A x on the normalised image features and on the text embeddings (rank r, B = 0 at start),
+    scored like zero-shot: any text, seen in training or not, goes through the adapted text side."""
+
+    def __init__(self, zero_shot: AdaptedCLIP, labels: list[str], rank: int):
+        super().__init__(zero_shot, labels)
+        dim = self.text_features(self.labels[:1]).shape[-1]
+        self.down = [torch.nn.Parameter(torch.randn(rank, dim) / dim ** 0.5) for _ in range(2)]  # image, text
+        self.up = [torch.nn.Parameter(torch.zeros(dim, rank)) for _ in range(2)]
+        self.label_text = self.text_features(self.labels)
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [*self.down, *self.up]
+
+    def residual(self, x: torch.Tensor, side: int) -> torch.Tensor:
+        return F.normalize(x + x @ self.down[side].T @ self.up[side].T, dim=-1)
+
+    def class_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.residual(feats, 0) @ self.residual(self.label_text, 1).T
+
+    def logits(self, raw: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        with torch.no_grad():
+            feats = self.residual(F.normalize(raw.float(), dim=-1), 0)
+            return self.scale * feats @ self.residual(self.text_features(texts), 1).T
+
+
 def mean_view_keys(views: np.ndarray) -> torch.Tensor:
     """One cache key per training image: the mean of its normalised augmented views (Tip-Adapter)."""
     return F.normalize(F.normalize(torch.from_numpy(views), dim=-1).mean(dim=1), dim=-1)
@@ -205,14 +236,22 @@ def choose_alpha_beta(zero_shot: AdaptedCLIP, train: TrainingFeatures, section: 
 
 
 def build_baseline(name: str, zero_shot: AdaptedCLIP, train: TrainingFeatures, section: BaselineSection,
-                   seed: int) -> Scorer:
+                   seed: int, classes: list[str] | None = None) -> Scorer:
+    """The baseline trained on `train`; its classifier covers `classes` (a fixed label set, class
+    mode: weights for every class text, also those the training folds lack) or else the training
+    folds' labels."""
     torch.manual_seed(seed)
+    labels = classes or train.labels
     if name == "linearprobe":
-        probe = LinearProbe(zero_shot, train.labels)
+        probe = LinearProbe(zero_shot, labels)
         train_classifier(probe, train.views, train.texts, section, seed)
         return probe
+    if name == "lowrank":
+        lowrank = LowRankResidual(zero_shot, labels, section.rank)
+        train_classifier(lowrank, train.views, train.texts, section, seed)
+        return lowrank
     alpha, beta = choose_alpha_beta(zero_shot, train, section, seed)
-    tip = TipAdapter(zero_shot, train.labels, mean_view_keys(train.views), train.texts, alpha, beta)
+    tip = TipAdapter(zero_shot, labels, mean_view_keys(train.views), train.texts, alpha, beta)
     if name == "tipadapterf":
         train_classifier(tip, train.views, train.texts, section, seed)
     return tip
@@ -232,17 +271,42 @@ def score_split(scorer: Scorer, ds, batch_size: int, ks: list[int], skipped: Cou
     return acc
 
 
+def classify_split(scorers: dict[str, Scorer], ds, classes: list[str], skipped: Counter) -> dict[str, dict]:
+    """{name: class report} (train/classes.py) of each scorer on a cached evaluation split, every
+    image scored against every class text: class mode (eval.classes)."""
+    from ilid_ray.train.classes import check_classes, class_report
+    from ilid_ray.train.data import usable_rows
+
+    feats, truth = [], []
+    for batch in ds.iter_batches(batch_size=4096, batch_format="numpy"):
+        rows = usable_rows(batch, skipped)
+        if len(rows["text"]):
+            feats.append(np.asarray(rows["eval"], dtype=np.float32))
+            truth += [str(t) for t in rows["text"]]
+    if not truth:
+        raise ValueError("the held-out folds hold no usable sample to classify (see the skipped reasons)")
+    check_classes(truth, classes)
+    raw = torch.from_numpy(np.concatenate(feats))
+    return {name: class_report(truth, [classes[i] for i in scorer.logits(raw, classes).argmax(dim=1).tolist()],
+                               classes) for name, scorer in scorers.items()}
+
+
 def fit_baseline(cfg: TrainConfig) -> dict[str, Any]:
     """One baseline on one split of the feature cache: {"summary": ..., "rows": ...} like a trained run."""
-    from ilid_ray.models import AdaptedCLIP, VariantConfig, create_frozen_clip, preprocess_config
+    from ilid_ray.models import AdaptedCLIP, create_frozen_clip, preprocess_config
+    from ilid_ray.prompts.files import with_descriptions
     from ilid_ray.runtime import init_ray
     from ilid_ray.storage import Store
     from ilid_ray.train.evaluate import history_to_table, write_metric_files
     from ilid_ray.train.features import cached_split_datasets, ensure_feature_cache
 
+    from ilid_ray.train.classes import format_reports, note_class_f1, run_classes, write_class_outputs
+
     name = cfg.baseline.name
     if name is None:
         raise ValueError("baseline.name is not set")
+    classes = run_classes(cfg)  # a bad class list: say so before the cache is built
+    cfg = with_descriptions(cfg)  # the zero-shot part (and the probe's initial weights) use them too
     init_ray(cfg.ray)
     cache_uri, _ = ensure_feature_cache(cfg, preprocess_config(cfg.model.name, cfg.model.pretrained,
                                                                  cfg.model.cache_dir))
@@ -250,10 +314,11 @@ def fit_baseline(cfg: TrainConfig) -> dict[str, Any]:
     skipped: Counter = Counter()
     train = collect_training_features(splits["train"], skipped)
     base = create_frozen_clip(cfg.model.name, cfg.model.pretrained, cache_dir=cfg.model.cache_dir)
-    zero_shot = AdaptedCLIP(base, VariantConfig(name="zeroshot", template=cfg.model.variant.template)).eval()
-    scorers = {"": build_baseline(name, zero_shot, train, cfg.baseline, cfg.seed)}
+    zero_shot = AdaptedCLIP(base, cfg.model.variant.zero_shot()).eval()
+    scorers = {"": build_baseline(name, zero_shot, train, cfg.baseline, cfg.seed, classes)}
+    plain = Scorer(zero_shot, train.labels)
     if cfg.eval.zero_shot:
-        scorers["zeroshot/"] = Scorer(zero_shot, train.labels)
+        scorers["zeroshot/"] = plain
     entry: dict[str, Any] = {"epoch": cfg.optim.epochs, "variant": name, "skipped": sum(skipped.values())}
     for prefix, scorer in scorers.items():
         for split, label in (("val", "val"), ("train_eval", "train")):
@@ -261,8 +326,16 @@ def fit_baseline(cfg: TrainConfig) -> dict[str, Any]:
                 acc = score_split(scorer, splits[split], cfg.eval.batch_size, cfg.eval.topk, Counter())
                 entry.update(flat_metrics(f"{prefix}{label}", acc.metrics()))
     run = Store(f"{cfg.output.storage_path.rstrip('/')}/{cfg.run_name}", cfg.storage)
+    class_files: list[str] = []
+    if classes:
+        class_skipped: Counter = Counter()
+        reports = classify_split({"zeroshot": plain, name: scorers[""]}, splits["val"], classes, class_skipped)
+        class_files = write_class_outputs(run, reports, class_skipped)
+        note_class_f1([entry], reports, name)
+        print(f"[{cfg.run_name}] held-out folds {cfg.data.val_folds} over {len(classes)} classes:\n"
+              f"{format_reports(reports)}", flush=True)
     rows = history_to_table([entry], cfg.run_name, "+".join(str(f) for f in cfg.data.val_folds))
     metrics = write_metric_files(run, rows, extra={"history": [entry], "config": cfg.model_dump(mode="json")})
     final = {k: v for k, v in entry.items() if not k.startswith("zeroshot/")}
-    return {"summary": {"run_dir": run.root, "model": None, "checkpoint": None, "metrics": metrics, "plots": [],
-                        "final": final}, "rows": rows}
+    return {"summary": {"run_dir": run.root, "model": None, "checkpoint": None, "metrics": metrics + class_files[:1],
+                        "plots": class_files[1:], "final": final}, "rows": rows}

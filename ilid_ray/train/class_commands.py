@@ -28,8 +28,8 @@ def eval_classes(root, folder, folds, class_list, checkpoints, label_field, imag
     from ilid_ray.config import DownloadConfig
     from ilid_ray.dataset.importer import clean_label
     from ilid_ray.storage import Store
-    from ilid_ray.train.classes import (confusion_png, dataset_classes, dataset_samples, evaluate_classes,
-                                        folder_samples, format_reports)
+    from ilid_ray.train.classes import (dataset_classes, dataset_samples, evaluate_classes, folder_samples,
+                                        format_reports, write_class_outputs)
     from ilid_ray.train.commands import _ints, _pretrained
 
     if not root and not folder:
@@ -40,6 +40,9 @@ def eval_classes(root, folder, folds, class_list, checkpoints, label_field, imag
         samples = list(folder_samples(folder, DownloadConfig(image_size=image_size), skipped))
     else:
         samples = list(dataset_samples(root, _ints(folds), label_field, skipped))
+    if not samples:
+        where = folder or (f"folds {folds} of {root}" if folds else root)
+        raise ValueError(f"no usable image in {where}" + (f" (skipped: {dict(skipped)})" if skipped else ""))
     if class_list:
         classes = [c.strip() for c in class_list.split(",") if c.strip()]
     elif root:
@@ -52,12 +55,4 @@ def eval_classes(root, folder, folds, class_list, checkpoints, label_field, imag
     if skipped:
         click.echo(f"skipped samples: {dict(skipped)}")
     if out:
-        store = Store(out)
-        store.put_bytes(json.dumps({"models": reports, "skipped": dict(skipped)}, indent=1).encode(), "classes.json")
-        files = [store.uri("classes.json")]
-        for name, report in reports.items():
-            rel = f"confusion-{name.replace('/', '_')}.png"
-            store.put_bytes(confusion_png(report["confusion"], report["classes"], f"{name}: macro F1 "
-                                          f"{report['macro_f1']:.3f}"), rel)
-            files.append(store.uri(rel))
-        click.echo(json.dumps({"outputs": files}, indent=1))
+        click.echo(json.dumps({"outputs": write_class_outputs(Store(out), reports, skipped)}, indent=1))

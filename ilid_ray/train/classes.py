@@ -4,18 +4,24 @@ against every class text, not against the texts of its batch, and the answer is 
 Reports per-class precision, recall, F1 and support, macro F1, accuracy and the confusion matrix
 (rows: true class, columns: predicted), for zero-shot CLIP and each trained checkpoint on the same
 images: dataset folds (`--root`) or a held-out folder of `class_name/*.jpg` (`--folder`), whose
-images get the import's normalisation so they look like the training samples.
+images get the import's normalisation so they look like the training samples. `ilid train` and
+`ilid cv` with `eval.classes` score each run's held-out folds the same way after training (the
+feature-cache baselines with their classifiers over the class texts, train/baselines.py).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 import torch
 
 from ilid_ray.config import DownloadConfig, StorageConfig
+
+if TYPE_CHECKING:
+    from ilid_ray.storage import Store
+    from ilid_ray.train.config import TrainConfig
 
 
 # --------------------------------------------------------------------------- samples
@@ -57,7 +63,30 @@ def dataset_classes(root: str, label_field: str = "label_short", storage: Storag
     from ilid_ray.storage import Store
 
     manifest = Versions(Store(root, storage)).manifest()
+    if label_field not in manifest.column_names:
+        raise ValueError(f"the manifest of {root} has no {label_field!r} column to take the classes from; "
+                         f"use one of {manifest.column_names} or list the classes")
     return sorted({v for v in manifest.column(label_field).to_pylist() if v})
+
+
+def run_classes(cfg: TrainConfig) -> list[str] | None:
+    """The fixed label set of a training run (None: `eval.classes` is off), checked before launching:
+    every label of the dataset must be one of the classes."""
+    if cfg.eval.classes is False:
+        return None
+    labels = dataset_classes(cfg.data.root, cfg.data.label_field, cfg.storage)
+    classes = labels if cfg.eval.classes is True else list(cfg.eval.classes)
+    check_classes(labels, classes)
+    return classes
+
+
+def check_classes(labels: Iterable[str], classes: list[str]) -> None:
+    """Refuse labels outside the class set and a set of fewer than two classes."""
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among the classes {classes}")
+    if len(classes) < 2:
+        raise ValueError(f"a fixed label set needs at least two classes, got {classes}")
 
 
 # --------------------------------------------------------------------------- scoring
@@ -116,11 +145,7 @@ def evaluate_classes(samples: list[tuple[str, bytes]], classes: list[str], check
     from ilid_ray.models import load_clip
     from ilid_ray.train.scoring import zero_shot_twin
 
-    unknown = sorted({label for label, _ in samples} - set(classes))
-    if unknown:
-        raise ValueError(f"labels {unknown} are not among the classes {classes}")
-    if len(classes) < 2:
-        raise ValueError(f"a fixed label set needs at least two classes, got {classes}")
+    check_classes((label for label, _ in samples), classes)
     y_true = [label for label, _ in samples]
     images = [image for _, image in samples]
     models = [load_clip(c, model_name=model_name, pretrained=pretrained, device=device, storage=storage)
@@ -142,3 +167,44 @@ def format_reports(reports: dict[str, dict[str, Any]]) -> str:
         cells = "".join(f"{p['f1']:>11.3f}" for p in r["per_class"])
         lines.append(f"{name[:27]:<28}{r['n']:>5}{r['accuracy'] or 0:>7.3f}{r['macro_f1'] or 0:>9.3f}  {cells}")
     return "\n".join(lines)
+
+
+def write_class_outputs(store: Store, reports: dict[str, dict[str, Any]], skipped: Counter | dict) -> list[str]:
+    """classes.json (every model's report) and one confusion PNG per model; their URIs, the JSON first."""
+    import json
+
+    store.put_bytes(json.dumps({"models": reports, "skipped": dict(skipped)}, indent=1).encode(), "classes.json")
+    files = [store.uri("classes.json")]
+    for name, report in reports.items():
+        rel = f"confusion-{name.replace('/', '_')}.png"
+        store.put_bytes(confusion_png(report["confusion"], report["classes"],
+                                      f"{name}: macro F1 {report['macro_f1']:.3f}"), rel)
+        files.append(store.uri(rel))
+    return files
+
+
+def classify_held_out(cfg: TrainConfig, classes: list[str], checkpoint: str,
+                      run: Store) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """A finished run in class mode: its checkpoint and zero-shot CLIP scored on the held-out folds
+    against every class (what `ilid eval classes --root ... --folds <val>` reports), written to the
+    run's folder; (the reports, the files written, classes.json first)."""
+    skipped: Counter = Counter()
+    samples = list(dataset_samples(cfg.data.root, list(cfg.data.val_folds), cfg.data.label_field, skipped,
+                                   cfg.storage))
+    if not samples:
+        raise ValueError(f"no usable held-out sample in folds {cfg.data.val_folds} of {cfg.data.root} to classify"
+                         + (f" (skipped: {dict(skipped)})" if skipped else ""))
+    device = "cuda" if cfg.scaling.use_gpu and torch.cuda.is_available() else "cpu"
+    reports = evaluate_classes(samples, classes, [checkpoint], model_name=cfg.model.name,
+                               pretrained=cfg.model.pretrained, device=device, storage=cfg.storage)
+    return reports, write_class_outputs(run, reports, skipped)
+
+
+def note_class_f1(history: list[dict[str, Any]], reports: dict[str, dict[str, Any]], name: str) -> None:
+    """Each model's macro F1 over the class set into the history entry holding its held-out scores
+    (the trained model's: the last; zero-shot's: the one with its baseline), so metric rows carry it
+    as `class_f1` and `ilid cv` summarises it."""
+    history[-1]["val/class_f1"] = reports[name]["macro_f1"]
+    for entry in history:
+        if "zeroshot/val/top1" in entry:
+            entry["zeroshot/val/class_f1"] = reports["zeroshot"]["macro_f1"]

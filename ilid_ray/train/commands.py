@@ -40,7 +40,7 @@ def _pretrained(value: str | None) -> str | None:
               help="Training YAML (configs/train/*.yaml).")
 @click.option("-o", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override, e.g. optim.epochs=5.")
 @click.option("--variant", help="coop | clipadapter | coopia | coopiata, or a baseline on the feature cache: "
-                                "linearprobe | tipadapter | tipadapterf")
+                                "linearprobe | tipadapter | tipadapterf | lowrank")
 @click.option("--name", help="Run name (re-use a name to continue that run from its last checkpoint).")
 @click.option("--resume-from", help="Start from this checkpoint folder (local or s3://).")
 @click.option("--workers", type=int, help="Number of Ray Train workers.")

@@ -99,6 +99,19 @@ class EvalSection(StrictModel):
     train_split: bool = True  # also score the training folds (eval transform) each time
     zero_shot: bool = True  # zero-shot baseline of the same base model, same splits
     tsne_samples: int = 100
+    # a fixed label set (train/classes.py): after training, score the held-out folds against every
+    # class text, not the batch's, and write classes.json + confusion PNGs; `class_f1` in the metric
+    # rows and the cv table. true: the dataset's labels; a list: those classes (a superset of them)
+    classes: bool | list[str] = False
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, value: bool | list[str]) -> bool | list[str]:
+        if isinstance(value, list):
+            value = [c.strip() for c in value]
+            if len(set(value)) < 2 or not all(value) or len(set(value)) != len(value):
+                raise ValueError(f"a fixed label set needs at least two distinct, non-empty classes, got {value}")
+        return value
 
 
 class OutputSection(StrictModel):
@@ -113,8 +126,8 @@ class OutputSection(StrictModel):
 class BaselineSection(StrictModel):
     """A baseline on the feature cache instead of a CLIP variant (see train/baselines.py)."""
 
-    name: str | None = None  # linearprobe | tipadapter | tipadapterf; None: train model.variant
-    epochs: int = 50  # linear probe and Tip-Adapter-F: passes over every cached view
+    name: str | None = None  # linearprobe | tipadapter | tipadapterf | lowrank; None: train model.variant
+    epochs: int = 50  # linear probe, Tip-Adapter-F and low-rank: passes over every cached view
     lr: float = 1e-3  # AdamW
     weight_decay: float = 1e-4
     batch_size: int = 256
@@ -122,6 +135,7 @@ class BaselineSection(StrictModel):
     tip_beta: float | None = None
     tip_alpha_grid: list[float] = Field(default_factory=lambda: [0.1, 0.3, 1.0, 3.0, 10.0])
     tip_beta_grid: list[float] = Field(default_factory=lambda: [1.0, 3.0, 5.5, 10.0])
+    rank: int = Field(default=4, ge=1)  # low-rank: rank of the image and text residuals
 
     @field_validator("name")
     @classmethod
@@ -147,7 +161,7 @@ def canonical_method(name: str) -> str:
 
 
 class CVSection(StrictModel):
-    # the paper's variants and/or baselines (linearprobe, tipadapter, tipadapterf: need the feature cache)
+    # the paper's variants and/or baselines (linearprobe, tipadapter, tipadapterf, lowrank: need the feature cache)
     variants: list[str] = Field(default_factory=lambda: ["coop", "clipadapter", "coopia", "coopiata"])
     folds: list[int] | None = None  # None: all
     seeds: list[int] | None = None  # repeat every run per seed (mean ± std over seeds); None: [seed]
@@ -182,6 +196,12 @@ class TrainConfig(StrictModel):
         wants = [self.baseline.name] if self.baseline.name else [v for v in self.cv.variants if v in BASELINES]
         if wants and not self.feature_cache.enabled:
             raise ValueError(f"baselines {wants} run on the feature cache: set feature_cache.enabled=true")
+        return self
+
+    @model_validator(mode="after")
+    def _classes_are_whole_labels(self) -> TrainConfig:
+        if self.eval.classes and self.data.max_words:
+            raise ValueError("eval.classes scores whole labels as the classes: unset data.max_words")
         return self
 
     @property

@@ -8,6 +8,8 @@ Outputs under `{output.storage_path}/{output.name or cv-<label field>}/`: one fo
 `metrics.json|csv` (all runs, zero-shot baseline per fold), `summary.json` (final held-out accuracy
 per variant: mean over folds and seeds, std over seeds when there are several, else over folds) and
 `curves.png`. Baselines (train/baselines.py) run as Ray tasks on the same cache, folds and batches.
+With `eval.classes`, every run also writes its classes.json and confusion PNGs (train/classes.py),
+and the summary adds `class_f1`: macro F1 over the class set, mean ± std over folds (or seeds).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def parallel_runs(cfg: TrainConfig, cluster: dict[str, float]) -> int:
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Final-epoch held-out top-1/top-3/F1 per variant (zero-shot too): the mean over every
+    """Final-epoch held-out top-1/top-3/F1 per variant (zero-shot too), and macro F1 over the class
+    set in class mode (eval.classes): the mean over every
     (fold, seed) run; the std over seeds of the per-seed means when several seeds ran, else over folds."""
     last: dict[tuple[str, str, Any], dict[str, Any]] = {}
     for row in rows:
@@ -62,7 +65,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         seeds = sorted({s for _, s in picked}, key=str)
         out[variant] = {"folds": len({f for f, _ in picked}), "seeds": len(seeds),
                         "std_over": "seeds" if len(seeds) > 1 else "folds"}
-        for metric in ("top1", "top3", "f1"):
+        for metric in ("top1", "top3", "f1", "class_f1"):
             values = {k: float(r[metric]) for k, r in picked.items() if r.get(metric) is not None}
             if not values:
                 continue
@@ -86,12 +89,15 @@ def run_configs(cfg: TrainConfig, folds: list[int]) -> list[TrainConfig]:
 def cross_validate(cfg: TrainConfig) -> CVOutputs:
     import ray
 
+    from ilid_ray.prompts.files import with_descriptions
+    from ilid_ray.train.classes import run_classes
+    from ilid_ray.train.data import dataset_source
     from ilid_ray.train.trainer import fit
 
-    from ilid_ray.train.data import dataset_source
-
+    cfg = with_descriptions(cfg)  # read once: every run gets the texts, not the file reference
     resolve_pretrained(cfg.model.name, cfg.model.pretrained, cfg.model.cache_dir)
     dataset_source(cfg.data.root, cfg.storage, cfg.data.max_shards)  # no shards: say so before launching
+    run_classes(cfg)  # a bad class list: say so before launching
     init_ray(cfg.ray)
     folds = cfg.cv.folds if cfg.cv.folds is not None else list(range(cfg.data.folds))
     runs = run_configs(cfg, folds)
@@ -148,15 +154,17 @@ def _write_cv_outputs(cfg: TrainConfig, results: list[dict[str, Any]]) -> CVOutp
 
 
 def format_summary(summary: dict[str, Any]) -> str:
-    """The summary as an aligned text table (variant, top-1, top-3, F1 with std over folds)."""
+    """The summary as an aligned text table (variant, top-1, top-3, F1, ± std over seeds, or over folds
+    with one seed; in class mode also macro F1 over the class set, which then orders the rows)."""
     from ilid_ray.models.variants import DISPLAY_NAMES
     from ilid_ray.train.baselines import BASELINES
 
     names = {**DISPLAY_NAMES, **BASELINES}
-    lines = [f"{'variant':<24}{'folds':>6}{'seeds':>6}{'top-1':>16}{'top-3':>16}{'macro F1':>16}"]
-    for variant, stats in sorted(summary.items(), key=lambda kv: -kv[1].get("top1", -math.inf)):
-        cells = [f"{stats.get(m, float('nan')):.4f}±{stats.get(m + '_std', float('nan')):.3f}"
-                 for m in ("top1", "top3", "f1")]
+    metrics = ("top1", "top3", "f1") + (("class_f1",) if any("class_f1" in s for s in summary.values()) else ())
+    head = {"top1": "top-1", "top3": "top-3", "f1": "macro F1", "class_f1": "class macro F1"}
+    lines = [f"{'variant':<24}{'folds':>6}{'seeds':>6}" + "".join(f"{head[m]:>16}" for m in metrics)]
+    for variant, stats in sorted(summary.items(), key=lambda kv: -kv[1].get(metrics[-1], -math.inf)):
+        cells = [f"{stats.get(m, float('nan')):.4f}±{stats.get(m + '_std', float('nan')):.3f}" for m in metrics]
         name = names.get(variant, variant)
         lines.append(f"{name:<24}{stats['folds']:>6}{stats.get('seeds', 1):>6}" + "".join(f"{c:>16}" for c in cells))
     return "\n".join(lines)

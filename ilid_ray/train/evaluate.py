@@ -6,8 +6,8 @@ the batch is one candidate (its copies score the same), so top-k means "the labe
 best distinct labels" and top-3 can exceed top-1 whenever labels repeat. A pick is right when the
 picked text is the sample's label text (the reference compared label ids the same way).
 Evaluation batches are drawn at random, reproducibly: rows are ordered by a hash of (seed, key)
-(`eval_order`), because shard order groups similar products. `class_report` gives per-class
-precision/recall/F1, macro F1 and the confusion matrix of a split's top-1 picks.
+(`eval_order`), because shard order groups similar products. Per-class reports over a fixed class
+set live in train/classes.py.
 """
 
 from __future__ import annotations
@@ -51,22 +51,6 @@ def batch_hits(logits: torch.Tensor, texts: list[str], ks: list[int]) -> tuple[d
     return hits, [unique[j] for j in order[:, 0]]
 
 
-def class_report(y_true: list[str], y_pred: list[str], labels: list[str] | None = None) -> dict[str, Any]:
-    """Per-class precision/recall/F1/support, macro F1 and the confusion matrix (rows: true label,
-    columns: predicted) over `labels` (default: every label seen, sorted)."""
-    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
-
-    labels = list(labels) if labels is not None else sorted(set(y_true) | set(y_pred))
-    if not y_true:
-        return {"labels": labels, "per_class": {}, "macro_f1": 0.0, "confusion": [], "n": 0}
-    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    per_class = {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-                 for i, lab in enumerate(labels)}
-    return {"labels": labels, "per_class": per_class, "n": len(y_true),
-            "macro_f1": macro_f1(y_true, y_pred),
-            "confusion": confusion_matrix(y_true, y_pred, labels=labels).tolist()}
-
-
 def macro_f1(y_true: list[str], y_pred: list[str]) -> float:
     """Macro F1 over the true labels and the predicted ones (a label only ever predicted counts 0)."""
     from sklearn.metrics import f1_score
@@ -108,10 +92,6 @@ class EvalAccumulator:
         out["f1"] = macro_f1(self.y_true, self.y_pred)
         out["n"] = self.n
         return out
-
-    def report(self, labels: list[str] | None = None) -> dict[str, Any]:
-        """`class_report` of the top-1 picks scored so far."""
-        return class_report(self.y_true, self.y_pred, labels)
 
 
 def gather_accumulators(acc: EvalAccumulator) -> EvalAccumulator:
@@ -171,7 +151,9 @@ def flat_metrics(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- files
-METRIC_COLUMNS = ("run", "variant", "fold", "epoch", "split", "top1", "top3", "f1", "n", "loss", "lr", "seed")
+# class_f1: macro F1 over a fixed label set (eval.classes, train/classes.py), on a run's final held-out row
+METRIC_COLUMNS = ("run", "variant", "fold", "epoch", "split", "top1", "top3", "f1", "class_f1", "n", "loss", "lr",
+                  "seed")
 
 
 def history_to_table(history: list[dict[str, Any]], run: str, fold: str) -> list[dict[str, Any]]:
@@ -193,7 +175,7 @@ def _row(entry: dict, run: str, variant: str, fold: str, epoch: int, split: str,
     trained = not prefix.startswith("zeroshot")
     return {"run": run, "variant": variant, "fold": fold, "epoch": epoch, "split": split,
             "top1": entry.get(f"{prefix}/top1"), "top3": entry.get(f"{prefix}/top3"),
-            "f1": entry.get(f"{prefix}/f1"), "n": entry.get(f"{prefix}/n"),
+            "f1": entry.get(f"{prefix}/f1"), "class_f1": entry.get(f"{prefix}/class_f1"), "n": entry.get(f"{prefix}/n"),
             "loss": entry.get("loss") if trained else None, "lr": entry.get("lr") if trained else None}
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 import torch
 
-from ilid_ray.models import AdaptedCLIP, VariantConfig, create_frozen_clip, save_trainable
+from ilid_ray.models import AdaptedCLIP, create_frozen_clip, save_trainable
 from ilid_ray.models.checkpoint import WEIGHTS_FILE, parse_checkpoint
 from ilid_ray.storage import Store
 from ilid_ray.train.config import OptimSection, TrainConfig
@@ -141,6 +141,16 @@ def checkpoint_reader(checkpoint) -> Callable[[str], bytes]:
     return read
 
 
+def check_run_state(folder: str, storage=None) -> None:
+    """Raise unless `folder` holds what `load_run_state` reads (so a wrong --resume-from fails
+    before Ray starts, not in a training worker)."""
+    store = Store(folder, storage)
+    missing = [name for name in (WEIGHTS_FILE, STATE_FILE, HISTORY_FILE) if not store.exists(name)]
+    if missing:
+        raise FileNotFoundError(f"no training checkpoint at {store.root} (missing {', '.join(missing)}): give a "
+                                "checkpoint folder of an earlier run to --resume-from (output.resume_from)")
+
+
 def load_run_state(read: Callable[[str], bytes]) -> tuple[dict, dict, dict, list[dict]]:
     """(trainable tensors, checkpoint info, optimizer/scaler/epoch, history) of a checkpoint, given
     a reader of its files (`checkpoint_reader`, or `Store(folder).get_bytes` for a plain folder)."""
@@ -202,7 +212,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
               if name in config["datasets"]}
     baseline: dict[str, float] = {}
     if cfg.eval.zero_shot and start_epoch == 0:
-        zero_shot = AdaptedCLIP(base, VariantConfig(name="zeroshot", template=cfg.model.variant.template))
+        zero_shot = AdaptedCLIP(base, cfg.model.variant.zero_shot())
         baseline, _ = evaluate_splits(zero_shot, shards, cfg, cached, device, prefix="zeroshot/")
         del zero_shot
 

@@ -15,8 +15,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from ilid_ray.models import AdaptedCLIP, VariantConfig, load_clip
-from ilid_ray.train.data import decode_image, iter_local_samples
+from ilid_ray.models import AdaptedCLIP, load_clip
+from ilid_ray.train.data import dataset_source, decode_image, iter_local_samples
 from ilid_ray.train.evaluate import eval_order, score_batches
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
@@ -28,7 +28,7 @@ def zero_shot_twin(model: AdaptedCLIP) -> AdaptedCLIP:
 
     base = FrozenCLIP(clip=model.clip, tokenizer=model.tokenizer, preprocess_cfg=model.preprocess_cfg,
                       model_name=model.model_name, pretrained=model.pretrained, init_seed=model.init_seed)
-    return AdaptedCLIP(base, VariantConfig(name="zeroshot", template=model.variant.template)).eval()
+    return AdaptedCLIP(base, model.variant.zero_shot()).eval()
 
 
 def local_batches(rows: Iterator[dict[str, Any]], model: AdaptedCLIP, batch_size: int,
@@ -59,6 +59,7 @@ def evaluate_checkpoint(checkpoint: str | None, root: str, folds: list[int] | No
                         device: str = "cpu", storage=None, tsne_samples: int = 100, seed: int = 0) -> dict[str, Any]:
     """{"rows": metric rows (checkpoint + zero-shot), "skipped": reasons, "embeddings": for t-SNE}.
     Batches are drawn in the seeded random order training evaluates in (`evaluate.eval_order`)."""
+    dataset_source(root, storage)  # no shards: say so before loading a model
     model = load_clip(checkpoint, model_name=model_name, pretrained=pretrained, device=device, storage=storage)
     extra = model.checkpoint_extra
     label_field = label_field or extra.get("label_field") or "label_short"

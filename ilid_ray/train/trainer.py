@@ -3,7 +3,7 @@
 Outputs, under `{output.storage_path}/{run name}/` (local or S3, next to Ray Train's checkpoints):
 `model.safetensors` (final trainable tensors + base model identity + config), `metrics.json` /
 `metrics.csv` (per epoch and split, zero-shot baseline included), `curves.png` (Fig. 7 form) and
-`tsne.png` (Fig. 8 form).
+`tsne.png` (Fig. 8 form); with `eval.classes`, `classes.json` and `confusion-*.png` (train/classes.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from ilid_ray.runtime import init_ray
 from ilid_ray.storage import Store
 from ilid_ray.train.config import TrainConfig
 from ilid_ray.train.evaluate import history_to_table, write_metric_files
-from ilid_ray.train.loop import EMBEDDINGS_FILE, HISTORY_FILE, checkpoint_reader, train_loop_per_worker
+from ilid_ray.train.loop import (EMBEDDINGS_FILE, HISTORY_FILE, check_run_state, checkpoint_reader,
+                                 train_loop_per_worker)
 from ilid_ray.train.plots import accuracy_curves_png, tsne_png
 
 EVAL_SPLITS = ("val", "train_eval")
@@ -101,10 +102,16 @@ def fit(cfg: TrainConfig) -> RunOutputs:
 
     if not cfg.model.variant.trainable:
         raise ValueError("zero-shot CLIP has nothing to train; score it with `ilid eval run`")
+    from ilid_ray.prompts.files import with_descriptions
+    from ilid_ray.train.classes import run_classes
     from ilid_ray.train.data import dataset_source
 
+    cfg = with_descriptions(cfg)  # a descriptions file -> the texts it holds, read once, here
     resolve_pretrained(cfg.model.name, cfg.model.pretrained, cfg.model.cache_dir)  # fail before launching
     dataset_source(cfg.data.root, cfg.storage, cfg.data.max_shards)  # no shards: say so before launching
+    if cfg.output.resume_from:
+        check_run_state(cfg.output.resume_from, cfg.storage)
+    classes = run_classes(cfg)  # a bad class list: say so before launching
     init_ray(cfg.ray)
     preprocess_cfg = preprocess_config(cfg.model.name, cfg.model.pretrained, cfg.model.cache_dir)
     datasets, cached = build_datasets(cfg, preprocess_cfg)
@@ -123,15 +130,24 @@ def fit(cfg: TrainConfig) -> RunOutputs:
     result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"run {cfg.run_name} ended without a checkpoint: {result.error}")
-    return write_run_outputs(cfg, result.checkpoint)
+    return write_run_outputs(cfg, result.checkpoint, classes)
 
 
-def write_run_outputs(cfg: TrainConfig, checkpoint) -> RunOutputs:
-    """Metric files, plots and the final model of a finished run, from its last checkpoint."""
+def write_run_outputs(cfg: TrainConfig, checkpoint, classes: list[str] | None = None) -> RunOutputs:
+    """Metric files, plots and the final model of a finished run, from its last checkpoint; with
+    `classes`, the held-out folds classified over them too (classes.json, confusion PNGs)."""
     run = Store(f"{cfg.output.storage_path.rstrip('/')}/{cfg.run_name}", cfg.storage)
     read = checkpoint_reader(checkpoint)
     history = json.loads(read(HISTORY_FILE))
     run.put_bytes(read(WEIGHTS_FILE), WEIGHTS_FILE)
+    class_files: list[str] = []
+    if classes:
+        from ilid_ray.train.classes import classify_held_out, format_reports, note_class_f1
+
+        reports, class_files = classify_held_out(cfg, classes, run.uri(WEIGHTS_FILE), run)
+        note_class_f1(history, reports, cfg.model.variant.name)
+        print(f"[{cfg.run_name}] held-out folds {cfg.data.val_folds} over {len(classes)} classes:\n"
+              f"{format_reports(reports)}", flush=True)
     try:
         embeddings = dict(np.load(io.BytesIO(read(EMBEDDINGS_FILE)), allow_pickle=False))
     except FileNotFoundError:
@@ -140,7 +156,9 @@ def write_run_outputs(cfg: TrainConfig, checkpoint) -> RunOutputs:
     rows = history_to_table(history, cfg.run_name, folds)
     final = {k: v for k, v in history[-1].items() if not k.startswith("zeroshot/")} if history else {}
     metrics = write_metric_files(run, rows, extra={"history": history, "config": cfg.model_dump(mode="json")})
-    plots = [_put(run, "curves.png", accuracy_curves_png(rows, f"{cfg.run_name} ({cfg.data.label_field})"))]
+    metrics += class_files[:1]
+    plots = [_put(run, "curves.png", accuracy_curves_png(rows, f"{cfg.run_name} ({cfg.data.label_field})")),
+             *class_files[1:]]
     if embeddings is not None and len(embeddings["label"]) >= 3:
         plots.append(_put(run, "tsne.png", tsne_png(embeddings["image"], embeddings["text"], embeddings["label"],
                                                     f"{cfg.run_name}: held-out image (o) and text (^) embeddings")))

@@ -135,3 +135,14 @@ def test_registry_claims_bench(tmp_path):
     for run in result["runs"]:
         assert sum(run["known_per_shard"]) == 2000
         assert run["batch_64"]["sequential"]["keys_per_s"] > 0 and run["batch_64"]["concurrent"]["keys_per_s"] > 0
+
+
+def test_mask_backends_bench(tmp_path):
+    result = run_bench("mask_backends.py", tmp_path, "--sizes", "tiny", "--points-per-side", "2", "--threads", "1")
+    assert "real" not in result and result["prompts_per_image"] == 4
+    tiny = result["tiny"]
+    for backend in ("sam", "mobilesam"):
+        side = tiny[backend]
+        assert side["model_type"] == "tiny" and side["params_m"] > 0 and len(side["generate_runs_s"]) == 1
+        assert side["encoder_s"] > 0 and side["generate_s"] > 0
+    assert tiny["ratio_generate_sam_vs_mobilesam"] == round(tiny["sam"]["generate_s"] / tiny["mobilesam"]["generate_s"], 2)

@@ -121,6 +121,17 @@ def test_shards_hold_exactly_the_manifest(fixture_build):
         assert meta["orig_width"] > 0 and meta["model"] == "rules-baseline"
 
 
+def test_open_clip_reads_the_shards_captions_without_our_code(fixture_build):
+    """open_clip's WebDataset trainer reads (image, `txt`): the caption is the build's caption_field."""
+    _, _, store, result = fixture_build
+    manifest = {r["key"]: r for r in Versions(store).manifest().to_pylist()}
+    urls = [store.uri(rel) for rel in result.shards]
+    pairs = list(wds.WebDataset(urls, shardshuffle=False).decode("pil").to_tuple("__key__", "jpg;png;webp", "txt"))
+    assert len(pairs) == len(manifest)
+    for key, image, caption in pairs:
+        assert image.size == (512, 512) and caption == manifest[key]["label_long"]  # the default field
+
+
 def test_dataset_stats_history_and_png(fixture_build):
     _, _, store, result = fixture_build
     runner = CliRunner()

@@ -24,7 +24,8 @@ from ilid_ray.testing import image_cases as img
 
 SIZE = 64
 CFG = DownloadConfig(threads=8, timeout_s=3.0, deadline_s=20.0, retries=2, backoff_s=0.01,
-                     max_bytes=1024 * 1024, max_pixels=10_000_000, max_redirects=3, image_size=SIZE)
+                     max_bytes=1024 * 1024, max_pixels=10_000_000, max_redirects=3, image_size=SIZE,
+                     max_decode_bytes=4 << 20)
 LOOPBACK = NetworkConfig(allow_private=["127.0.0.1/32"])
 
 
@@ -192,6 +193,7 @@ def servers():
             "/to-private": redirect(private.url("/secret.jpg")),
             "/to-file": redirect("file:///etc/passwd"),
             "/bomb.png": body(200, "image/png", img.bomb_png(5000, 5000)),
+            "/deep.png": body(200, "image/png", img.png16(1000, 1000)),
             "/cmyk.jpg": body(200, "image/jpeg", img.cmyk_jpeg(96, 64)),
             "/alpha.png": body(200, "image/png", img.alpha_png(96, 64)),
             "/exif.jpg": body(200, "image/jpeg", img.exif_rotated_jpeg(80, 40, orientation=6)),
@@ -224,6 +226,7 @@ FAULTS = [
     ("/to-private", None),  # reason depends on the private server's port: checked below
     ("/to-file", "unsupported scheme: file"),
     ("/bomb.png", "decompression bomb: 5000x5000 pixels > 10000000"),
+    ("/deep.png", "decode memory: a 1000x1000 I;16 image needs about 10.5 MiB > the budget of 4.0 MiB"),
 ]
 
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from ilid_ray import imaging
-from ilid_ray.imaging import (ImageError, decode, encode, fitted_size, magic_format, resize_pad,
-                                      to_rgb)
+from ilid_ray.imaging import (DecodeBudgetError, ImageError, decode, decode_bytes, encode, fitted_size,
+                              magic_format, resize_pad, to_rgb)
 from ilid_ray.testing import image_cases as images
 
 BIG = 10**9
@@ -130,6 +130,41 @@ def test_cmyk_jpeg_becomes_rgb_with_the_same_colours():
 def test_sixteen_bit_grey_is_scaled_not_clipped():
     img = decode(images.png16(value=32768), BIG).image
     assert img.mode == "RGB" and img.getpixel((0, 0)) == (128, 128, 128)
+
+
+def sixteen_bit_ramp(width: int = 256, height: int = 256) -> np.ndarray:
+    """Every 16-bit value once (256 x 256), or a ramp over them, as a grey array."""
+    return np.linspace(0, 65535, width * height).round().astype(np.uint16).reshape(height, width)
+
+
+def test_sixteen_bit_grey_scales_every_value_as_the_float_formula_did():
+    values = sixteen_bit_ramp()
+    expected = np.clip(values * (255.0 / 65535.0) + 0.5, 0, 255).astype(np.uint8)  # the former float path
+    for mode in ("I;16", "I"):
+        image = Image.fromarray(values).convert(mode) if mode == "I" else Image.fromarray(values)
+        assert np.array_equal(np.asarray(to_rgb(image))[..., 0], expected), mode
+    assert np.asarray(to_rgb(Image.fromarray(np.array([[-7, 70_000]], np.int32))))[..., 0].tolist() == [[0, 255]]
+
+
+def test_decode_bytes_counts_the_mode_the_copies_and_the_jpeg_draft():
+    per_pixel = {mode: decode_bytes(mode, "PNG", 100, 100) / 10_000 for mode in ("L", "RGB", "RGBA", "I;16", "I")}
+    assert per_pixel == {"L": 1 + imaging.WORK_BYTES, "RGB": 3 + imaging.WORK_BYTES, "RGBA": 4 + imaging.WORK_BYTES,
+                         "I;16": 2 + imaging.WORK_BYTES, "I": 4 + imaging.WORK_BYTES}
+    assert decode_bytes("RGB", "JPEG", 4000, 3000, draft_size=512) == 1000 * 750 * (3 + imaging.WORK_BYTES)  # 1/4
+    assert decode_bytes("RGB", "PNG", 4000, 3000, draft_size=512) == 4000 * 3000 * (3 + imaging.WORK_BYTES)
+
+
+def test_sixteen_bit_png_over_the_byte_budget_is_refused_with_the_reason():
+    data = images.encode(Image.fromarray(sixteen_bit_ramp()), "PNG")
+    needed = decode_bytes("I;16", "PNG", 256, 256)
+    reason = "decode memory: a 256x256 I;16 image needs about 0.7 MiB > the budget of"
+    for refuse in (lambda: decode(data, BIG, max_bytes=needed - 1),
+                   lambda: imaging.make_sample(data, BIG, 64, "png", max_bytes=needed - 1)):
+        with pytest.raises(DecodeBudgetError, match=reason):
+            refuse()
+    within = np.asarray(decode(data, BIG, max_bytes=needed).image)
+    expected = np.clip(sixteen_bit_ramp() * (255.0 / 65535.0) + 0.5, 0, 255).astype(np.uint8)
+    assert np.array_equal(within, np.repeat(expected[..., None], 3, axis=2))
 
 
 @pytest.mark.parametrize("mode", ["L", "1", "P", "LA", "I;16"])

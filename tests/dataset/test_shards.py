@@ -118,3 +118,27 @@ def test_sample_json_is_plain_utf8(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(store.get_bytes(store.list("shards")[0]))) as tar:
         [meta] = [json.loads(tar.extractfile(m).read().decode("utf-8")) for m in tar if m.name.endswith(".json")]
     assert meta["label_long"] == "rändelmutter ø 8"
+
+
+def test_captions_for_open_clip_beside_shards_of_older_builds_without_them(tmp_path):
+    """`{key}.txt` holds the caption field: plain webdataset (as open_clip's trainer reads) gets
+    (image, caption); shards written without captions read as before, next to the new ones."""
+    import webdataset as wds
+
+    from ilid_ray.train.data import iter_local_samples
+
+    store = Store(str(tmp_path))
+    captioned = [downloaded_row(n) for n in range(4)]
+    write_shard(captioned, store, "new", caption_field="label_long")
+    write_shard([downloaded_row(n) for n in range(10, 13)], store, "old")  # an older build: no caption
+    new = store.uri(next(rel for rel in store.list("shards") if rel.startswith("shards/new/")))
+    pairs = list(wds.WebDataset(new, shardshuffle=False).decode("pil").to_tuple("jpg;png;webp", "txt"))
+    assert sorted(text for _, text in pairs) == sorted(r["label_long"] for r in captioned)
+    assert all(image.size == (32, 32) for image, _ in pairs)
+    write_shard([downloaded_row(n) for n in range(20, 23)], store, "desc", caption_field="description")
+    desc = store.uri(next(rel for rel in store.list("shards") if rel.startswith("shards/desc/")))
+    members = {name.rpartition(".")[2] for name in tarfile.open(desc).getnames()}
+    assert members == {"jpg", "json"}  # these rows have no description: no caption member
+    rows = list(iter_local_samples(str(tmp_path), None, "label_long"))
+    assert len(rows) == 10 and not [r for r in rows if r["error"]]
+    assert sum(1 for rel in store.list("shards") for _ in iter_shard(store, rel)) == 10

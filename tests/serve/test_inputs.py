@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -63,6 +64,14 @@ def test_exif_orientation_is_applied():
 def test_bad_uploads_are_refused_with_a_reason(data, status, code):
     error = refused(data)
     assert (error.status, error.code) == (status, code) and error.message
+
+
+def test_an_image_whose_decode_needs_more_memory_than_the_budget_is_413():
+    deep = encoded(Image.fromarray(np.zeros((300, 400), np.uint16)))  # 16-bit grey: 2 bytes a pixel
+    limits = LimitsConfig(max_pixels=1_000_000, max_decode_bytes=1 << 20)
+    error = refused(deep, limits)
+    assert (error.status, error.code) == (413, "decode_too_large") and "400x300 I;16" in error.message
+    assert decode_image(deep, limits.model_copy(update={"max_decode_bytes": 2 << 20})).size == (400, 300)
 
 
 def test_truncated_images_are_400_not_a_crash():

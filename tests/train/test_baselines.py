@@ -54,8 +54,13 @@ def test_baselines_learn_and_are_seeded(zero_shot, name):
     again = build_baseline(name, zero_shot, train, section, seed=0)
     batch = torch.from_numpy(test[:8])
     assert torch.equal(scorer.logits(batch, LABELS), again.logits(batch, LABELS))
-    # a label the training folds never held is scored by its zero-shot column
     unseen = scorer.logits(batch, LABELS + ["speckled"])[:, -1]
+    if name == "lowrank":  # any text goes through the learned text residual: open vocabulary, not zero-shot
+        assert torch.allclose(unseen, scorer.logits(batch, ["speckled"])[:, 0])
+        assert not torch.allclose(unseen, scorer.zero_shot_logits(torch.nn.functional.normalize(batch, dim=-1),
+                                                                  ["speckled"])[:, 0])
+        return
+    # a label the training folds never held is scored by its zero-shot column
     expected = zero_shot.adapt_image_features(batch) @ zero_shot.encode_texts(["speckled"]).T
     ratio = unseen / expected[:, 0]
     assert torch.allclose(ratio, ratio[0].expand_as(ratio), rtol=1e-4)  # same column up to the scale
@@ -63,6 +68,7 @@ def test_baselines_learn_and_are_seeded(zero_shot, name):
 
 def test_names_config_and_internal_split():
     assert canonical_baseline("Tip-Adapter-F") == "tipadapterf" and canonical_baseline("LP") == "linearprobe"
+    assert canonical_baseline("LoRA") == "lowrank"
     assert canonical_baseline("coopiata") is None
     fit_idx, check_idx = internal_split([f"k{i}" for i in range(50)], seed=0)
     assert len(check_idx) == 10 and not set(fit_idx) & set(check_idx)
@@ -77,3 +83,17 @@ def test_names_config_and_internal_split():
     assert (run.baseline.name, run.seed, run.run_name, run.method) == ("tipadapter", 1, "tipadapter-fold2-seed1",
                                                                        "tipadapter")
     assert cfg.for_fold("coop", 2).baseline.name is None
+
+
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_class_mode_classifier_covers_every_class(zero_shot, name):
+    """eval.classes: the classifier is over the class texts, also a class the training folds lack."""
+    views, texts = clustered(30, seed=0)
+    classes = LABELS + ["speckled"]
+    scorer = build_baseline(name, zero_shot, TrainingFeatures(views, texts, [f"k{i}" for i in range(30)]),
+                            BaselineSection(epochs=2, lr=2e-2), seed=0, classes=classes)
+    batch = torch.from_numpy(views[:8, 0])
+    assert scorer.labels == classes
+    with torch.no_grad():
+        expected = scorer.class_logits(torch.nn.functional.normalize(batch, dim=-1))
+    assert expected.shape == (8, 4) and torch.allclose(scorer.logits(batch, classes), expected, atol=1e-5)

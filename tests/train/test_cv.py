@@ -112,3 +112,24 @@ def test_summary_over_seeds_reports_the_spread_of_seed_means():
     stats = summarise(rows)["lp"]
     assert (stats["folds"], stats["seeds"], stats["std_over"]) == (2, 2, "seeds")
     assert stats["top1"] == pytest.approx(0.6) and stats["top1_std"] == pytest.approx(0.1)  # means 0.5 and 0.7
+
+
+def test_class_mode_summary_and_switch():
+    """eval.classes: each run's last held-out row carries class_f1; the table adds it and orders by it."""
+    rows = [{"variant": v, "fold": f, "epoch": e, "split": "val", "top1": t, "top3": t, "f1": t, "class_f1": c}
+            for v, f, e, t, c in [("coop", "0", 1, 0.9, None), ("coop", "0", 5, 0.9, 0.5), ("coop", "1", 5, 0.9, 0.7),
+                                  ("linearprobe", "0", 50, 0.2, 0.8), ("linearprobe", "1", 50, 0.2, 0.9),
+                                  ("zeroshot", "0", 0, 0.1, 0.2), ("zeroshot", "1", 0, 0.1, 0.2)]]
+    summary = summarise(rows)
+    assert summary["coop"]["class_f1"] == pytest.approx(0.6) and summary["coop"]["class_f1_std"] == pytest.approx(0.1)
+    assert summary["zeroshot"]["class_f1"] == pytest.approx(0.2)
+    table = format_summary(summary).splitlines()
+    assert table[0].endswith("class macro F1") and table[1].startswith("linear probe") and "0.8500±0.050" in table[1]
+    assert "class macro F1" not in format_summary(summarise([r | {"class_f1": None} for r in rows]))
+    assert TrainConfig.model_validate({"eval": {"classes": ["dent", " good"]}}).eval.classes == ["dent", "good"]
+    assert TrainConfig().eval.classes is False
+    for bad, message in [(["dent"], "at least two distinct"), (["dent", "dent"], "at least two distinct")]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig.model_validate({"eval": {"classes": bad}})
+    with pytest.raises(ValueError, match="unset data.max_words"):
+        TrainConfig.model_validate({"eval": {"classes": True}, "data": {"max_words": 2}})

@@ -22,12 +22,14 @@ import xgrammar as xgr
 from ilid_ray.dataset.extract.schema import schema_json
 
 
-def compile_schema_grammar(tokenizer, vocab_size: int, stop_token_ids: list[int]) -> xgr.CompiledGrammar:
-    """The schema compiled for this tokenizer. `vocab_size` is the model's (its logits' width), which
-    can exceed the tokenizer's; the stop tokens must be the ones `generate` stops on."""
+def compile_schema_grammar(tokenizer, vocab_size: int, stop_token_ids: list[int],
+                           schema: str | None = None) -> xgr.CompiledGrammar:
+    """The schema (JSON text; default the five-field one) compiled for this tokenizer. `vocab_size` is
+    the model's (its logits' width), which can exceed the tokenizer's; the stop tokens must be the
+    ones `generate` stops on."""
     info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size, stop_token_ids=stop_token_ids)
     # No free whitespace between JSON tokens: a small model would otherwise fill the budget with it.
-    return xgr.GrammarCompiler(info).compile_json_schema(schema_json(), any_whitespace=False, strict_mode=True)
+    return xgr.GrammarCompiler(info).compile_json_schema(schema or schema_json(), any_whitespace=False, strict_mode=True)
 
 
 class GrammarConstraint(transformers.LogitsProcessor):

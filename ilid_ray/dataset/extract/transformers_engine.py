@@ -57,7 +57,9 @@ def stop_token_ids(model, tokenizer) -> list[int]:
 class TransformersEngine(ExtractionEngine):
     name = "transformers"
 
-    def __init__(self, cfg: ExtractConfig):
+    def __init__(self, cfg: ExtractConfig, schema: str | None = None):
+        """`schema`: the JSON schema (text) answers are constrained to; default the five fields
+        (`ilid prompts describe` passes its own)."""
         self.cfg = cfg
         resolved = resolve_model(cfg.model)
         self.model, self.prompt_version = resolved.label, PROMPT_VERSION
@@ -81,7 +83,7 @@ class TransformersEngine(ExtractionEngine):
         self.stop_ids = stop_token_ids(self.lm, self.tokenizer)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
         self.tokenizer.pad_token_id = self.pad_id
-        self.grammar = (compile_schema_grammar(self.tokenizer, self.lm.config.vocab_size, self.stop_ids)
+        self.grammar = (compile_schema_grammar(self.tokenizer, self.lm.config.vocab_size, self.stop_ids, schema)
                         if cfg.structured_output else None)
         self.generated_tokens = 0  # running total, for throughput reports
 

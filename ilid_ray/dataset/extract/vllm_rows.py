@@ -45,13 +45,13 @@ ENGINE_OUTPUT_COLUMNS = ("generated_text", "num_generated_tokens", "num_input_to
 _BINARY_COLUMNS = frozenset(f.name for f in records.ROW_SCHEMA if pa.types.is_binary(f.type))
 
 
-def sampling_params(cfg: ExtractConfig) -> dict[str, Any]:
+def sampling_params(cfg: ExtractConfig, schema: str | None = None) -> dict[str, Any]:
     """vLLM `SamplingParams` keyword arguments as one row's `sampling_params` value.
 
     Greedy by default (a rebuild gives the same dataset); `decoding: paper` samples like the
     paper with a per-request seed, so it is reproducible too, whatever the batching. With
-    `structured_output` the answer is constrained to the five-field schema (its backend and
-    whitespace rule are engine-wide settings: `vllm_engine.engine_kwargs`).
+    `structured_output` the answer is constrained to `schema` (JSON text; default the five-field
+    schema; its backend and whitespace rule are engine-wide settings: `vllm_engine.engine_kwargs`).
     """
     params: dict[str, Any] = {"max_tokens": cfg.max_new_tokens, "seed": cfg.seed}
     if cfg.decoding == "greedy":
@@ -61,7 +61,7 @@ def sampling_params(cfg: ExtractConfig) -> dict[str, Any]:
     if cfg.structured_output:
         # The schema travels as JSON text: as a nested dict, Arrow would merge the `anyOf`
         # alternatives' keys into one struct type and hand vLLM a different schema.
-        params["structured_outputs"] = {"json": schema_json()}
+        params["structured_outputs"] = {"json": schema or schema_json()}
     return params
 
 
