@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip --disable-pip-version-check
 # CPU machines install the torch/torchvision pair that lies on this disk; GPU hosts drop the file.
 CONSTRAINTS ?= constraints/cpu.txt
 
-.PHONY: demo test setup browser clean-env
+.PHONY: demo test faults setup browser clean-env
 
 setup: $(VENV)/.installed $(VLLM_VENV)/.installed $(IMG2DATASET_VENV)/.installed node_modules/.installed browser
 
@@ -43,6 +43,10 @@ demo: $(VENV)/.installed
 
 test: setup
 	$(VENV)/bin/python -m pytest
+
+# Killed servers, workers, nodes and drivers mid-build (about 4 min): kept out of the suite's time.
+faults: setup
+	$(VENV)/bin/python -m pytest -m faults
 
 clean-env:
 	rm -rf $(VENV) $(VLLM_VENV) $(IMG2DATASET_VENV) node_modules

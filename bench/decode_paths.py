@@ -145,7 +145,7 @@ def candidates() -> dict[str, tuple]:
     # ---- ilid_make_sample: imaging.make_sample (the download stage's call); its decode + resize
     # half measured through the private functions it is made of
     def ilid_sample_pixels(data: bytes) -> tuple[np.ndarray, bool]:
-        out = imaging._decode(data, MAX_PIXELS, SIZE, bgr=True)[0]
+        out = imaging._decode(data, MAX_PIXELS, SIZE, True, imaging.MAX_DECODE_BYTES)[0]
         bgr = isinstance(out, np.ndarray)
         return imaging._resize_pad_array(out if bgr else np.asarray(out), SIZE), bgr
 

@@ -32,7 +32,7 @@ from ilid_ray.testing import s3
 from ilid_ray.testing.catalog import FixtureCatalog
 from ilid_ray.testing.server import CatalogServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.slow, pytest.mark.faults, pytest.mark.timeout(900)]
 
 POLL_S = 0.02
 LOCAL_CLUSTER = Path(__file__).with_name("local_cluster.py")
