@@ -154,10 +154,13 @@ class Build:
     def _drop_displaced(self, displaced: pa.Table, added: pa.Table) -> None:
         """Rewrite this build's shards that hold a displaced sample without it (atomically, each
         shard alone: a crash here leaves old or new shards, and the next commit drops the same
-        samples again), so the shards still hold exactly the manifest."""
+        samples again), so the shards still hold exactly the manifest; one left empty is deleted."""
         for shard in sorted(set(displaced.column("shard").to_pylist())):
             keep = {k for s, k in zip(added.column("shard").to_pylist(), added.column("key").to_pylist()) if s == shard}
-            removals.copy_shard_keeping(self.store, shard, keep, self.store)
+            if keep:
+                removals.copy_shard_keeping(self.store, shard, keep, self.store)
+            else:
+                self.store.delete(shard)
 
     def _delete_orphan_shards(self, finished: set[str]) -> None:
         """A shard without a fragment was cut off before its fragment was written; its samples were

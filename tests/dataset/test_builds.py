@@ -170,5 +170,6 @@ def test_a_picture_written_twice_is_kept_under_the_smaller_id(tmp_path, swap):
     by_shard = {}
     for row in manifest.to_pylist():
         by_shard.setdefault(row["shard"], []).append(row["key"])
-    for rel in store.list(f"shards/{build.build_id}"):
-        assert shard_keys(store, rel) == sorted(by_shard.get(rel, []))
+    assert sorted(store.list(f"shards/{build.build_id}")) == sorted(by_shard)  # none left empty
+    for rel in by_shard:
+        assert shard_keys(store, rel) == sorted(by_shard[rel])
