@@ -88,10 +88,11 @@ def dataset_descriptions_uri(root: str, field: str, storage: StorageConfig | Non
     from ilid_ray.dataset.manifest import Versions, version_name
 
     store = Store(root, storage)
-    if Versions(store).latest() is None:
+    latest = Versions(store).latest()
+    if latest is None:
         raise FileNotFoundError(f"model.variant.descriptions={DATASET!r} needs a committed dataset version at "
                                 f"{store.root}; give the path of a descriptions file instead")
-    return store.uri(descriptions_name(version_name(Versions(store).resolve(None)), field))
+    return store.uri(descriptions_name(version_name(latest), field))
 
 
 def class_descriptions(doc: dict[str, Any], field: str, max_words: int | None) -> dict[str, list[str]]:

@@ -297,10 +297,9 @@ def fit_baseline(cfg: TrainConfig) -> dict[str, Any]:
     from ilid_ray.prompts.files import with_descriptions
     from ilid_ray.runtime import init_ray
     from ilid_ray.storage import Store
+    from ilid_ray.train.classes import format_reports, note_class_f1, run_classes, write_class_outputs
     from ilid_ray.train.evaluate import history_to_table, write_metric_files
     from ilid_ray.train.features import cached_split_datasets, ensure_feature_cache
-
-    from ilid_ray.train.classes import format_reports, note_class_f1, run_classes, write_class_outputs
 
     name = cfg.baseline.name
     if name is None:
