@@ -39,7 +39,9 @@ from extract_engines import PAPER_MAX_NEW_TOKENS, free_memory, vllm_outputs  # n
 
 from ilid_ray import records  # noqa: E402
 from ilid_ray.config import ExtractConfig  # noqa: E402
-from ilid_ray.dataset.extract.engine import apply_answers, build_request  # noqa: E402
+from ilid_ray.dataset.extract.consistency import comparable  # noqa: E402
+from ilid_ray.dataset.extract.engine import apply_answers, build_request, record_text  # noqa: E402
+from ilid_ray.dataset.extract.parse import parse_answer  # noqa: E402
 from ilid_ray.dataset.extract.quality import score  # noqa: E402
 from ilid_ray.dataset.postfilter import postfilter_rows  # noqa: E402
 from ilid_ray.dataset.prefilter import compile_trade_names, prefilter_rows  # noqa: E402
@@ -83,6 +85,8 @@ def report(gold: list[GoldRecord], finished: list[dict], generation_s: float, to
     samples = [{name: row[name] for name in records.FIELDS} if records.is_ok(row) else None for row in finished]
     quality = score(samples, [g.expected for g in gold], [" ".join([g.label, *g.data]) for g in gold])
     markup = sum(len(row.get("fields_from_markup") or []) for row in finished if records.is_ok(row))
+    # answers that named the product twice: `distinct_labels` told their labels apart by the material
+    same_labels = sum(1 for row in finished if records.is_ok(row) and same_labels_in_answer(row))
     rejects: dict[str, int] = {}
     for row in finished:
         if not records.is_ok(row):
@@ -90,7 +94,14 @@ def report(gold: list[GoldRecord], finished: list[dict], generation_s: float, to
             rejects[f"{row.get('reject_stage')}: {reason}"] = rejects.get(f"{row.get('reject_stage')}: {reason}", 0) + 1
     return {**quality.as_dict(), "records_per_s": round(len(gold) / generation_s, 4) if generation_s else None,
             "output_tokens": tokens, "generation_s": round(generation_s, 2), "markup_fields": markup,
+            "answers_with_equal_labels": same_labels,
             "rejects": rejects, **extra}
+
+
+def same_labels_in_answer(row: dict) -> bool:
+    parsed = parse_answer(row.get("llm_raw"), source=record_text(row))
+    return bool(parsed.ok and parsed.fields["label_short"]
+                and comparable(parsed.fields["label_short"]) == comparable(parsed.fields["label_long"]))
 
 
 def run_local(gold, rows, engine, batch_size: int, min_chars: int, load_s: float, **extra) -> tuple[dict, list]:

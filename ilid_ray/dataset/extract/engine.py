@@ -17,10 +17,11 @@ import pyarrow as pa
 
 from ilid_ray.config import ExtractConfig
 from ilid_ray import records
-from ilid_ray.dataset.extract.hints import page_hints
+from ilid_ray.dataset.extract.consistency import settle_with_markup
+from ilid_ray.dataset.extract.hints import label_words, page_hints
 from ilid_ray.dataset.extract.parse import parse_answer
 from ilid_ray.dataset.extract.prompt import build_messages
-from ilid_ray.dataset.extract.schema import LABEL_FIELDS
+from ilid_ray.dataset.extract.schema import LABEL_FIELDS, schema_json
 
 STAGE = "extract"
 MAX_RAW_CHARS = 4000  # llm_raw kept per row: enough to debug a reject, bounded for the manifest
@@ -31,17 +32,20 @@ PAPER_TOP_P = 0.9
 
 @dataclass(frozen=True)
 class ExtractionRequest:
-    """What an engine is asked for one record: chat messages for an LLM, the raw label and text
-    blocks for engines that read the record directly (the rules baseline)."""
+    """What an engine is asked for one record: chat messages and the JSON schema (text) its answer
+    is constrained to for an LLM, the raw label and text blocks for engines that read the record
+    directly (the rules baseline)."""
 
     label: str
     data: tuple[str, ...]
     messages: tuple[dict[str, str], ...]
+    schema: str | None = None  # None: the generic five-field schema
 
 
 def build_request(row: dict[str, Any]) -> ExtractionRequest:
     label, data = row.get("label") or "", tuple(row.get("data") or ())
-    return ExtractionRequest(label=label, data=data, messages=tuple(build_messages(label, data)))
+    return ExtractionRequest(label=label, data=data, messages=tuple(build_messages(label, data)),
+                             schema=schema_json(label_words(label, data)))
 
 
 class ExtractionEngine(ABC):
@@ -70,7 +74,8 @@ def apply_answer(row: dict[str, Any], answer: str | None, model: str, prompt_ver
     Provenance (`llm_raw`, `model`, `prompt_version`) is written on rejects too: the reject record
     then shows what the model said. Material and finish that the page's structured fields state
     (`hints.page_hints`) win over the answer; `fields_from_markup` names them, every other field
-    is the engine's.
+    is the engine's. The cross-field rules then see the markup's values too
+    (`consistency.settle_with_markup`: labels told apart by the material, the answer's copies dropped).
     """
     if not records.is_ok(row):
         return row
@@ -81,13 +86,13 @@ def apply_answer(row: dict[str, Any], answer: str | None, model: str, prompt_ver
     parsed = parse_answer(answer, source=record_text(row))
     if not parsed.ok:
         return records.reject(row, STAGE, f"unparseable answer: {parsed.error}")
-    row.update(parsed.fields)
     hints = page_hints(row.get("data") or [])
-    row.update(hints)
+    fields, settled = settle_with_markup({**parsed.fields, **hints}, hints, record_text(row))
+    row.update(fields)
     row["fields_from_markup"] = sorted(hints)
-    missing = [name for name in LABEL_FIELDS if not parsed.fields[name]]
+    missing = [name for name in LABEL_FIELDS if not fields[name]]
     if missing:
-        why = [note for note in parsed.notes if note.split(" ", 1)[0] in missing]
+        why = [note for note in (*parsed.notes, *settled) if note.split(" ", 1)[0] in missing]
         detail = f"{parsed.form} answer" + "".join(f"; {note}" for note in why)
         return records.reject(row, STAGE, f"missing {' and '.join(missing)} ({detail})")
     return row

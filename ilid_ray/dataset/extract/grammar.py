@@ -22,26 +22,31 @@ import xgrammar as xgr
 from ilid_ray.dataset.extract.schema import schema_json
 
 
-def compile_schema_grammar(tokenizer, vocab_size: int, stop_token_ids: list[int],
-                           schema: str | None = None) -> xgr.CompiledGrammar:
-    """The schema (JSON text; default the five-field one) compiled for this tokenizer. `vocab_size` is
-    the model's (its logits' width), which can exceed the tokenizer's; the stop tokens must be the
-    ones `generate` stops on."""
-    info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size, stop_token_ids=stop_token_ids)
-    # No free whitespace between JSON tokens: a small model would otherwise fill the budget with it.
-    return xgr.GrammarCompiler(info).compile_json_schema(schema or schema_json(), any_whitespace=False, strict_mode=True)
+class SchemaCompiler:
+    """JSON schemas (text) compiled for one tokenizer; a schema seen before comes from the cache.
+    `vocab_size` is the model's (its logits' width), which can exceed the tokenizer's; the stop
+    tokens must be the ones `generate` stops on."""
+
+    def __init__(self, tokenizer, vocab_size: int, stop_token_ids: list[int]):
+        info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size, stop_token_ids=stop_token_ids)
+        self.compiler = xgr.GrammarCompiler(info)
+
+    def compile(self, schema: str | None = None) -> xgr.CompiledGrammar:
+        """`schema`: JSON text, default the generic five-field schema."""
+        # No free whitespace between JSON tokens: a small model would otherwise fill the budget with it.
+        return self.compiler.compile_json_schema(schema or schema_json(), any_whitespace=False, strict_mode=True)
 
 
 class GrammarConstraint(transformers.LogitsProcessor):
-    """Masks, per row of one `generate` call, every token the grammar does not allow next.
+    """Masks, per row of one `generate` call, every token that row's grammar does not allow next.
 
     One instance per `generate` call: its matchers hold the state of that batch's sequences.
     """
 
-    def __init__(self, grammar: xgr.CompiledGrammar, batch_size: int):
-        self.matchers = [xgr.GrammarMatcher(grammar) for _ in range(batch_size)]
-        self.vocab_size = grammar.tokenizer_info.vocab_size
-        self.bitmask = xgr.allocate_token_bitmask(batch_size, self.vocab_size)
+    def __init__(self, grammars: list[xgr.CompiledGrammar]):
+        self.matchers = [xgr.GrammarMatcher(grammar) for grammar in grammars]
+        self.vocab_size = grammars[0].tokenizer_info.vocab_size
+        self.bitmask = xgr.allocate_token_bitmask(len(grammars), self.vocab_size)
         self.started = False
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:

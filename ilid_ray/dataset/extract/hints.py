@@ -7,6 +7,9 @@ and, when present, win over the model's answer (`engine.apply_answer` records wh
 from markup). Grade and type codes are stripped from them: the paper wants no ids or codes, and
 after the pre-filter has removed digits a code is a stump ("AISI", "ZAMAK", "PA GF").
 
+The title's words (`label_words`) are what the labels may be made of: the grammar keeps a
+model's labels to them (`schema.record_schema`).
+
 `is_code` is the one definition of a code, shared by the hints, the rules baseline and the
 quality checks (`quality.py`).
 """
@@ -17,19 +20,23 @@ import functools
 import re
 from typing import Sequence
 
-from ilid_ray.dataset.extract.schema import SPECS
+from ilid_ray.dataset.extract.schema import LABEL_WORD, SPECS
 
 # "Key: value" attribute rows; a block ending like a sentence is prose even if it has a colon.
-ATTRIBUTE = re.compile(r"^\s*([A-Za-z][A-Za-z /&()-]{0,40}?)\s*:\s*(.*?[^.!?\s])\s*$")
-MATERIAL_KEY = re.compile(r"(?:base |body |housing )?materials?", re.I)
-FINISH_KEY = re.compile(r"(?:surface )?(?:finish|treatment)|surface|colou?r|coating", re.I)
+ATTRIBUTE = re.compile(r"^\s*([A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ /&()-]{0,40}?)\s*:\s*(.*?[^.!?\s])\s*$")
+# The keys in the shops' languages (en, de, fr, it, es) too: "Werkstoff", "Matière", "Oberfläche".
+MATERIAL_KEY = re.compile(r"(?:base |body |housing )?materials?|werkstoff|mati[èe]re|materiale|materiali", re.I)
+FINISH_KEY = re.compile(r"(?:surface )?(?:finish|treatment)|surface|colou?r|coating"
+                        r"|oberfläche|farbe|finition|couleur|traitement|finitura|colore|acabado", re.I)
 HINT_KEYS = {"material": MATERIAL_KEY, "material_finish": FINISH_KEY}
 
+LABEL_WORDS_VERSION = "title+material-1"  # part of the prompt version: bump when `label_words` changes
 _UNITS = frozenset({"mm", "cm", "kg", "nm", "bar", "x", "ø", "°"})
 _ONE_LETTER_WORDS = frozenset("aàeèoyi")  # "a", "à goupille", "e", "o", "y": words in the shops' languages
 _INNER_CAPITAL = re.compile(r"[a-z][A-Z]")
 _SIZE_STUMP = re.compile(r"[A-Za-z]x")
 _WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+LABEL_WORD_FORM = re.compile(LABEL_WORD)
 
 
 @functools.lru_cache(maxsize=1 << 16)  # called for every word of every record; words repeat a lot
@@ -59,8 +66,8 @@ def code_forms(text: str) -> frozenset[str]:
 
 
 def strip_codes(text: str) -> str:
-    """`text` without its code words, and without the punctuation they leave dangling."""
-    kept = [token for token in text.split() if not is_code(token)]
+    """`text` without its code words, and without the punctuation they leave dangling ("(AISI )")."""
+    kept = [token for token in text.split() if not is_code(token) and _WORD.search(token)]
     return re.sub(r"\s+([,;])", r"\1", " ".join(kept)).strip(" ,;/-–—.")
 
 
@@ -89,3 +96,29 @@ def page_hints(data: Sequence[str]) -> dict[str, str]:
         if value:
             hints[name] = " ".join(value.split()[:SPECS[name].max_words])
     return hints
+
+
+def plain_words(text: str) -> set[str]:
+    """The words of `text` that are not codes, as written and in lower case, and the parts of
+    hyphenated ones ("Lift-off" -> "Lift-off", "lift-off", "lift", "off")."""
+    found: set[str] = set()
+    for word in _WORD.findall(text):
+        if is_code(word):
+            continue
+        forms = {word, word.lower()}
+        found |= forms | {part for form in forms for part in form.split("-") if part and not is_code(part)}
+    return found
+
+
+def label_forms(text: str) -> set[str]:
+    return {word for word in plain_words(text) if LABEL_WORD_FORM.fullmatch(word)}
+
+
+def label_words(label: str, data: Sequence[str]) -> dict[str, list[str]]:
+    """The words each label may use: the title's; the long label also the material the page states.
+    Only forms the generic label word allows (`schema.LABEL_WORD`: "u-handle", not "U-Handle"), so
+    a per-record schema only narrows the generic one. A title without a single such word (only
+    codes) leaves the labels to the whole record's words."""
+    title = label_forms(label) or label_forms(" ".join([label, *data]))
+    material = label_forms(page_hints(data).get("material", ""))
+    return {"label_short": sorted(title), "label_long": sorted(title | material)}

@@ -11,7 +11,8 @@ them: no codes or sizes, the short label the product's head noun phrase) go betw
 prompt and the record, as earlier chat turns. They are the same for every record, so all prompts
 share one prefix, which vLLM's prefix caching computes once (`vllm_engine.engine_kwargs`). The
 examples are products the gold set does not contain (gas spring, castor), so they teach the form,
-not the answers.
+not the answers; their labels use only their titles' words, as the grammar will require
+(`schema.record_schema`).
 
 Hints: material and finish that the page states in its structured fields (`hints.page_hints`)
 are named in a line of their own; the row update then takes them from the markup.
@@ -28,8 +29,8 @@ import hashlib
 import json
 from typing import Iterable
 
-from ilid_ray.dataset.extract.hints import page_hints
-from ilid_ray.dataset.extract.schema import FIELD_SPECS, schema_json
+from ilid_ray.dataset.extract.hints import LABEL_WORDS_VERSION, page_hints
+from ilid_ray.dataset.extract.schema import FIELD_SPECS, GENERATION_ORDER, schema_json
 
 # Crawled data blocks can run to pages of text; the paper's prompt takes them whole. The cap keeps
 # the prompt (and the cost of a batch, padded to its longest prompt) bounded; the leading blocks
@@ -62,13 +63,13 @@ FEW_SHOT = (
     ("Gas spring N stroke mm, steel black, GS--",
      ["Gas spring with ball sockets for lids, flaps and hoods.", "Material: steel", "Finish: black powder-coated",
       "Stroke: mm"],
-     {"label_long": "black steel gas spring with ball sockets", "label_short": "gas spring",
+     {"label_long": "steel gas spring", "label_short": "gas spring",
       "description": "Gas spring with ball sockets for lids, flaps and hoods",
       "material": "steel", "material_finish": "black powder-coated"}),
     ("Swivel Castor with Brake Ø mm, Polyamide Wheel | KRL -",
      ["Swivel castor with total brake for trolleys and racks, load capacity kg.",
       "The wheel is made of white polyamide, the housing of zinc plated steel."],
-     {"label_long": "swivel castor with brake and polyamide wheel", "label_short": "swivel castor",
+     {"label_long": "polyamide swivel castor with brake", "label_short": "swivel castor",
       "description": "Swivel castor with total brake for trolleys and racks",
       "material": "polyamide", "material_finish": "white"}),
 )
@@ -80,7 +81,8 @@ def field_lines() -> str:
 
 
 def key_list() -> str:
-    return ", ".join(f'"{spec.name}"' for spec in FIELD_SPECS)
+    """The keys in the order the grammar generates them (`schema.GENERATION_ORDER`)."""
+    return ", ".join(f'"{name}"' for name in GENERATION_ORDER)
 
 
 def prompt_literals() -> list[str]:
@@ -123,8 +125,8 @@ def build_user_prompt(label: str, data: Iterable[str] | None) -> str:
 
 
 def answer_text(answer: dict[str, str | None]) -> str:
-    """An example answer as the transformers grammar writes one (", " and ": " separators)."""
-    return json.dumps(answer, ensure_ascii=False)
+    """An example answer as the grammar writes one (keys in generation order, ", " and ": " separators)."""
+    return json.dumps({name: answer[name] for name in GENERATION_ORDER}, ensure_ascii=False)
 
 
 def few_shot_messages() -> list[dict[str, str]]:
@@ -144,7 +146,7 @@ def build_messages(label: str, data: Iterable[str] | None) -> list[dict[str, str
 
 def prompt_version() -> str:
     material = "\x00".join([SYSTEM_PROMPT, USER_TEMPLATE, HINTS_TEMPLATE, json.dumps(FEW_SHOT), field_lines(),
-                             key_list(), schema_json(),
+                             key_list(), schema_json(), LABEL_WORDS_VERSION,
                             f"{MAX_LABEL_CHARS}/{MAX_DATA_CHARS}{TRUNCATION_MARK}"])
     return "ilid-" + hashlib.sha256(material.encode("utf-8")).hexdigest()[:12]
 

@@ -20,7 +20,7 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, LogitsProcessorLi
 
 from ilid_ray.config import ExtractConfig
 from ilid_ray.dataset.extract.engine import PAPER_TEMPERATURE, PAPER_TOP_P, ExtractionEngine, ExtractionRequest
-from ilid_ray.dataset.extract.grammar import GrammarConstraint, compile_schema_grammar
+from ilid_ray.dataset.extract.grammar import GrammarConstraint, SchemaCompiler
 from ilid_ray.dataset.extract.models import ModelNotAvailable, resolve_model
 from ilid_ray.dataset.extract.prompt import PROMPT_VERSION
 
@@ -58,8 +58,8 @@ class TransformersEngine(ExtractionEngine):
     name = "transformers"
 
     def __init__(self, cfg: ExtractConfig, schema: str | None = None):
-        """`schema`: the JSON schema (text) answers are constrained to; default the five fields
-        (`ilid prompts describe` passes its own)."""
+        """`schema`: the JSON schema (text) every answer is constrained to (`ilid prompts describe`
+        passes its own); default each request's own (`ExtractionRequest.schema`)."""
         self.cfg = cfg
         resolved = resolve_model(cfg.model)
         self.model, self.prompt_version = resolved.label, PROMPT_VERSION
@@ -83,8 +83,9 @@ class TransformersEngine(ExtractionEngine):
         self.stop_ids = stop_token_ids(self.lm, self.tokenizer)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.stop_ids[0]
         self.tokenizer.pad_token_id = self.pad_id
-        self.grammar = (compile_schema_grammar(self.tokenizer, self.lm.config.vocab_size, self.stop_ids, schema)
-                        if cfg.structured_output else None)
+        self.schema = schema
+        self.compiler = (SchemaCompiler(self.tokenizer, self.lm.config.vocab_size, self.stop_ids)
+                         if cfg.structured_output else None)
         self.generated_tokens = 0  # running total, for throughput reports
 
     def prompt_texts(self, requests: Sequence[ExtractionRequest]) -> list[str]:
@@ -115,8 +116,8 @@ class TransformersEngine(ExtractionEngine):
                                 add_special_tokens=False).to(self.device)
         kwargs, samplers = self.decoding_kwargs()
         processors = LogitsProcessorList()
-        if self.grammar is not None:
-            processors.append(GrammarConstraint(self.grammar, len(requests)))
+        if self.compiler is not None:
+            processors.append(GrammarConstraint([self.compiler.compile(self.schema or r.schema) for r in requests]))
         processors.extend(samplers)
         with torch.inference_mode():
             output = self.lm.generate(**inputs, logits_processor=processors, max_new_tokens=self.cfg.max_new_tokens,

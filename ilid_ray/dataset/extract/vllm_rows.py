@@ -99,12 +99,16 @@ def prompt_token_ids(tokenizer, messages: Sequence[dict[str, str]]) -> list[int]
 
 
 def to_request(row: dict[str, Any], params: dict[str, Any], tokenizer) -> dict[str, Any]:
-    """The processor's input row for one build row: the shared prompt as token ids, or the
-    pass-through mark for a row that is already rejected."""
+    """The processor's input row for one build row: the shared prompt as token ids and the record's
+    own schema (`ExtractionRequest.schema`) when answers are constrained, or the pass-through mark
+    for a row that is already rejected."""
     if not records.is_ok(row):
         return {ROW_COLUMN: encode_row(row), "tokenized_prompt": None, "sampling_params": None,
                 ERROR_COLUMN: PASS_THROUGH}
-    return {ROW_COLUMN: encode_row(row), "tokenized_prompt": prompt_token_ids(tokenizer, build_request(row).messages),
+    request = build_request(row)
+    if "structured_outputs" in params:
+        params = {**params, "structured_outputs": {"json": request.schema}}
+    return {ROW_COLUMN: encode_row(row), "tokenized_prompt": prompt_token_ids(tokenizer, request.messages),
             "sampling_params": params, ERROR_COLUMN: ""}
 
 

@@ -72,6 +72,23 @@ def test_markup_fields_win_over_the_answer_and_are_recorded():
     assert plain["material"] == "stainless steel" and plain["fields_from_markup"] == []
 
 
+def test_equal_labels_are_told_apart_by_the_material_the_markup_states():
+    """The markup's material (not the model's "zamak") qualifies a long label that copied the short one."""
+    row = ok_row(data=["Pin for quick connection.", "Material: stainless steel AISI"])
+    row = apply_answer(row, json.dumps(dict(GOOD, label_long="ball lock pin", label_short="Ball lock pin",
+                                            material="zamak")), "m", "p")
+    assert (row["label_short"], row["label_long"]) == ("Ball lock pin", "stainless steel ball lock pin")
+    assert records.is_ok(row) and row["fields_from_markup"] == ["material"]
+
+
+def test_labels_that_only_name_the_material_reject_the_item_with_the_reason():
+    row = ok_row(data=["Pin for quick connection.", "Material: stainless steel AISI", "Finish: bright"])
+    row = apply_answer(row, json.dumps(dict(GOOD, label_long="Stainless steel", label_short="bright steel")), "m", "p")
+    assert row["status"] == records.REJECTED and row["reject_stage"] == "extract"
+    assert row["reject_reason"].startswith("missing label_long and label_short")
+    assert "only material and finish words, no product named" in row["reject_reason"]
+
+
 def test_rejected_rows_pass_untouched_and_lengths_must_match():
     rows = [ok_row(1), rejected_row(), ok_row(2)]
     before = copy.deepcopy(rows[1])

@@ -13,17 +13,21 @@ from ilid_ray import records
 from ilid_ray.dataset.extract import prompt
 from ilid_ray.dataset.extract.consistency import enforce_rules
 from ilid_ray.dataset.extract.parse import parse_answer
-from ilid_ray.dataset.extract.schema import EXTRACTION_SCHEMA, FIELD_SPECS, SPECS, schema_json
+from ilid_ray.dataset.extract.engine import build_request
+from ilid_ray.dataset.extract.hints import label_words
+from ilid_ray.dataset.extract.schema import (EXTRACTION_SCHEMA, FIELD_SPECS, GENERATION_ORDER, SPECS, record_schema,
+                                             schema_json)
 
 VOCABULARY = ("steel", "stainless", "clamp", "plunger", "clamping", "lever", "ball", "indexing", "adjustable",
               "aluminium", "handle", "knob", "hinge", "zinc-plated", "black", "anodised", "technopolymer",
               "lock", "pin", "with", "ring", "bright", "matte", "for", "doors", "machine", "guards")
 
 
-def test_schema_fields_are_the_row_schema_fields_in_order():
+def test_schema_fields_are_the_row_schema_fields_generated_short_label_first():
     assert tuple(SPECS) == records.FIELDS
-    assert tuple(EXTRACTION_SCHEMA["properties"]) == records.FIELDS
-    assert EXTRACTION_SCHEMA["required"] == list(records.FIELDS)
+    assert sorted(GENERATION_ORDER) == sorted(records.FIELDS) and GENERATION_ORDER[0] == "label_short"
+    assert tuple(EXTRACTION_SCHEMA["properties"]) == GENERATION_ORDER
+    assert EXTRACTION_SCHEMA["required"] == list(GENERATION_ORDER)
     assert EXTRACTION_SCHEMA["additionalProperties"] is False
     jsonschema.Draft202012Validator.check_schema(EXTRACTION_SCHEMA)
 
@@ -67,6 +71,13 @@ def test_few_shot_turns_are_a_prefix_shared_by_every_record():
         assert json.loads(turn["content"]) == answer
 
 
+def test_few_shot_answers_keep_the_grammar_they_teach():
+    for label, data, answer in prompt.FEW_SHOT:
+        jsonschema.validate(answer, json.loads(build_request({"label": label, "data": data}).schema))
+        assert json.loads(prompt.answer_text(answer)) == answer
+        assert list(json.loads(prompt.answer_text(answer))) == list(GENERATION_ORDER)
+
+
 def test_markup_hints_are_named_in_the_prompt_without_codes():
     user = prompt.build_user_prompt("Star grip", ["Grip knob.", "Material: technopolymer PA GF", "Colour: black"])
     assert user.endswith("The page's product data gives: material = technopolymer; finish = black.")
@@ -88,6 +99,32 @@ def test_schema_patterns_encode_the_paper_rules(name, value, ok):
     else:
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(answer, EXTRACTION_SCHEMA)
+
+
+def test_labels_may_only_use_the_titles_words_and_the_stated_material():
+    """The per-record schema: the title's words (not its codes), the long label also the material
+    the page's markup states; other fields keep the generic patterns."""
+    data = ["Spring-loaded plunger for index tables.", "Material: stainless steel AISI"]
+    words = label_words("Indexing Plunger Mx pin mm | TRB .-", data)
+    assert set(words["label_short"]) == {"Indexing", "indexing", "Plunger", "plunger", "pin"}
+    assert set(words["label_long"]) == set(words["label_short"]) | {"stainless", "steel"}
+    schema = record_schema(words)
+    assert tuple(schema["properties"]) == GENERATION_ORDER
+    assert schema["properties"]["description"] == EXTRACTION_SCHEMA["properties"]["description"]
+    valid = {"label_short": "indexing plunger", "label_long": "stainless steel indexing plunger",
+             "description": "Spring-loaded plunger", "material": "stainless steel", "material_finish": None}
+    jsonschema.validate(valid, schema)
+    for name, value in (("label_short", "stainless plunger"), ("label_long", "spring-loaded indexing plunger"),
+                        ("label_short", "TRB plunger"), ("label_short", "indexing plungers"),
+                        ("label_long", "indexing plunger " + "pin " * 12)):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**valid, name: value}, schema)
+    assert build_request({"label": "Indexing Plunger Mx pin mm | TRB .-", "data": data}).schema == schema_json(words)
+
+
+def test_a_title_of_codes_only_leaves_the_labels_to_the_records_words():
+    words = label_words("TRB .- Mx", ["Hinge for doors."])
+    assert set(words["label_short"]) == {"Hinge", "hinge", "for", "doors"}
 
 
 def test_long_data_is_capped_explicitly_at_a_word_boundary():

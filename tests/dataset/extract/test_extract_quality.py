@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ilid_ray import records
-from ilid_ray.dataset.extract.consistency import enforce_rules
+from ilid_ray.dataset.extract.consistency import distinct_labels, enforce_rules, settle_with_markup
 from ilid_ray.dataset.extract.hints import code_forms, is_code, page_hints, strip_codes
 from ilid_ray.dataset.extract.parse import parse_answer
 from ilid_ray.dataset.extract.quality import field_score, normalize, rule_breaks, score, token_f1
@@ -53,6 +53,45 @@ def test_copies_and_invented_materials_are_dropped():
     assert out["material_finish"] is None and out["description"] is None and out["material"] == "steel"
     out, notes = enforce_rules(fields(label_long="steel pin", label_short="pin", material="gumroad"), SOURCE)
     assert out["material"] is None and notes == ["material dropped: gumroad not in the record"]
+
+
+def test_loops_are_said_once_and_labels_do_not_end_on_a_connective():
+    out, notes = enforce_rules(fields(label_long="aluminium u-handle with roll-over roll-over Roll-over",
+                                      label_short="ergonomic grip with a", description="Pin pin for doors"), SOURCE)
+    assert out["label_long"] == "aluminium u-handle with roll-over" and out["label_short"] == "ergonomic grip"
+    assert out["description"] == "Pin for doors"  # any field: a word twice in a row is a loop
+    assert "label_long: repeated words said once" in notes and "label_short: connective at an end dropped" in notes
+    out, notes = enforce_rules(fields(label_long="hinge with pin", label_short="hinge"), SOURCE)
+    assert (out["label_long"], notes) == ("hinge with pin", [])
+
+
+@pytest.mark.parametrize("short, long_, material, want_short, want_long", [
+    ("stainless steel hinge", "Stainless-Steel hinge", "stainless steel", "hinge", "Stainless-Steel hinge"),
+    ("star grip", "star grip", "technopolymer", "star grip", "technopolymer star grip"),
+    ("star grip", "star grip", "AISI", "star grip", "star grip"),  # a code names no material
+    ("star grip", "star grip", None, "star grip", "star grip"),  # nothing to tell them apart by
+    ("star grip", "star grip", "approx. steel", "star grip", "star grip"),  # not words a label is made of
+    ("star grip", "star grip", "steel, zinc plated", "star grip", "steel zinc plated star grip"),
+    ("u-handle in aluminium", "u-handle in aluminium", "aluminium", "u-handle", "u-handle in aluminium"),
+    ("stainless steel", "vertical toggle clamp", "stainless steel", "vertical toggle clamp",
+     "stainless steel vertical toggle clamp"),  # the material is no product name: the other label stands in
+    ("hinge", "zinc die-cast", "zinc die-cast", "hinge", "zinc die-cast hinge"),
+    ("steel", "steel", "steel", None, None),  # nothing names the product: no labels (the item is rejected)
+    ("star grip", "steel star grip", "steel", "star grip", "steel star grip"),  # already distinct
+])
+def test_equal_labels_are_told_apart_by_the_material(short, long_, material, want_short, want_long):
+    out, notes = distinct_labels(fields(label_short=short, label_long=long_, material=material), {"material"},
+                                 "Star grip AISI")
+    assert (out["label_short"], out["label_long"]) == (want_short, want_long)
+    assert bool(notes) == ((want_short, want_long) != (short, long_))
+
+
+def test_once_markup_is_in_an_answers_copy_of_it_goes_and_the_markup_stays():
+    answer = fields(label_short="star grip", label_long="technopolymer star grip", material="technopolymer",
+                    material_finish="technopolymer")  # the page's material row said so; the model copied it
+    out, notes = settle_with_markup(answer, {"material"}, "Star grip")
+    assert out["material"] == "technopolymer" and out["material_finish"] is None
+    assert notes == ["material_finish dropped: a copy of material"]
 
 
 def test_the_parser_applies_the_rules_to_every_answer_form():

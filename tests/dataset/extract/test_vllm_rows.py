@@ -21,6 +21,7 @@ from ilid_ray.dataset.extract.engine import STAGE, apply_answer
 from ilid_ray.dataset.extract.parse import parse_answer
 from ilid_ray.dataset.extract.consistency import enforce_rules
 from ilid_ray.dataset.extract.hints import page_hints
+from ilid_ray.dataset.extract.engine import build_request
 from ilid_ray.dataset.extract.prompt import FEW_SHOT, PROMPT_VERSION, build_messages, system_prompt
 from ilid_ray.dataset.extract.schema import EXTRACTION_SCHEMA, schema_json
 from ilid_ray.dataset.extract.vllm_engine import engine_kwargs, placement_bundles, processor_config, replicas
@@ -96,6 +97,13 @@ def test_the_prompt_is_the_shared_one_tokenized_without_extra_special_tokens(pro
     assert ids.count(start) == text.count("<|im_start|>") == turns
 
 
+def test_each_request_carries_its_records_own_schema(product_rows, request_of):
+    """The labels' words differ per record, so does the schema vLLM constrains each answer to."""
+    schemas = [request_of(row)["sampling_params"]["structured_outputs"]["json"] for row in product_rows[:3]]
+    assert schemas == [build_request(row).schema for row in product_rows[:3]] and len(set(schemas)) == 3
+    assert request_of(product_rows[0])["sampling_params"]["max_tokens"] == ExtractConfig().max_new_tokens
+
+
 def test_a_model_without_chat_template_is_refused(smollm2_folder, tmp_path):
     config = json.loads((Path(smollm2_folder) / "tokenizer_config.json").read_text())
     config.pop("chat_template", None)
@@ -154,9 +162,9 @@ def test_any_schema_valid_vllm_answer_fills_the_row_with_exactly_its_values(seed
     import random
 
     rng = random.Random(seed)
-    answer = {name: (None if rng.random() < 0.3 else " ".join(rng.choice(["steel", "clamp", "black", "knob"])
-                                                             for _ in range(rng.randint(1, 4))))
-              for name in records.FIELDS}
+    answer = {name: (None if rng.random() < 0.3 else " ".join(rng.sample(["steel", "clamp", "black", "knob"],
+                                                                         rng.randint(1, 4))))
+              for name in records.FIELDS}  # no word twice in a row: the rules would say it once
     answer["label_long"], answer["label_short"] = "Toggle clamp with open arm", "Toggle clamp"
     if answer["material_finish"] == answer["material"]:  # a copy: the rules would drop it
         answer["material_finish"] = None
