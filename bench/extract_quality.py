@@ -17,6 +17,10 @@ and the share of accepted samples breaking the paper's rules.
   paper         the paper's loop (one record at a time, sampling, 256 new tokens, unconstrained)
                 on the first --paper-records records: throughput only, the baseline of the ratios.
 
+`answers_with_equal_labels` counts the accepted answers that gave both labels the same text (the
+shared rules then tell them apart by the material, `consistency.distinct_labels`): how much of a
+label score is the model's own.
+
 Throughput is records/s over generation (model load / engine start reported apart). One JSON
 line, also written to bench/results/extract_quality.json, with load averages.
 """

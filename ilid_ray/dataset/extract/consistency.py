@@ -71,20 +71,15 @@ def ungrounded_words(value: str, source_words: set[str]) -> list[str]:
 
 def collapse_repeats(value: str, longest: int = 3) -> str:
     """`value` with a run of up to `longest` words said twice in a row said once ("with balls with balls")."""
-    words = value.split()
-    keys = [comparable(word) for word in words]
-    changed = True
-    while changed:
-        changed = False
+    words, at = value.split(), 0
+    while at < len(words):
         for size in range(1, longest + 1):
-            for at in range(len(words) - 2 * size + 1):
-                run = keys[at:at + size]
-                if all(run) and run == keys[at + size:at + 2 * size]:
-                    del words[at + size:at + 2 * size], keys[at + size:at + 2 * size]
-                    changed = True
-                    break
-            if changed:
+            run = [comparable(word) for word in words[at:at + size]]
+            if len(run) == size and all(run) and run == [comparable(word) for word in words[at + size:at + 2 * size]]:
+                del words[at + size:at + 2 * size]
                 break
+        else:
+            at += 1
     return " ".join(words)
 
 

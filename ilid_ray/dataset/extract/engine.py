@@ -9,6 +9,7 @@ produce the same row.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -39,13 +40,17 @@ class ExtractionRequest:
     label: str
     data: tuple[str, ...]
     messages: tuple[dict[str, str], ...]
-    schema: str | None = None  # None: the generic five-field schema
+
+    @functools.cached_property
+    def schema(self) -> str:
+        """The five-field schema with the labels kept to this record's words (`hints.label_words`);
+        made when an engine asks (the rules baseline never does)."""
+        return schema_json(label_words(self.label, self.data))
 
 
 def build_request(row: dict[str, Any]) -> ExtractionRequest:
     label, data = row.get("label") or "", tuple(row.get("data") or ())
-    return ExtractionRequest(label=label, data=data, messages=tuple(build_messages(label, data)),
-                             schema=schema_json(label_words(label, data)))
+    return ExtractionRequest(label=label, data=data, messages=tuple(build_messages(label, data)))
 
 
 class ExtractionEngine(ABC):
